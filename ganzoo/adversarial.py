@@ -1,0 +1,127 @@
+"""The shared GAN training step: a subclass supplies ``generate`` and ``discriminate``; losses come by name."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganzoo.losses import LOSSES, get_loss, gradient_penalty, real_targets
+from ganzoo.model import Batch, GenerativeModel, Range
+
+
+class AdversarialModel(GenerativeModel):
+    """Base class of the GAN family: generator ``self.G``, discriminator ``self.D``, one of the shared losses.
+
+    Subclasses build ``self.G`` and ``self.D`` and implement :meth:`generate` and :meth:`discriminate`;
+    :meth:`build_optimizers` makes the two Adam optimizers from ``lr_g``, ``lr_d``, ``beta1``, ``beta2``.
+    """
+
+    family = "gan"
+    #: Hyperparameters every GAN shares; subclasses extend them with ``{**AdversarialModel.defaults, ...}``.
+    defaults: dict[str, Any] = {
+        "latent_dim": 100,
+        "batch_size": 64,
+        "lr_g": 2e-4,
+        "lr_d": 2e-4,
+        "beta1": 0.5,
+        "beta2": 0.999,
+        "loss": "bce",
+        "critic_steps": 1,
+        "gp_weight": 10.0,
+        "label_smoothing": 0.0,
+        "label_noise": 0.0,
+    }
+    choices: dict[str, Any] = {
+        "latent_dim": Range(1, 4096),
+        "batch_size": Range(1, 65536),
+        "lr_g": Range(0, 1),
+        "lr_d": Range(0, 1),
+        "beta1": Range(0, 1),
+        "beta2": Range(0, 1),
+        "loss": tuple(LOSSES),
+        "critic_steps": Range(1, 100),
+        "gp_weight": Range(0, 1e6),
+        "label_smoothing": Range(0, 0.5),
+        "label_noise": Range(0, 0.5),
+    }
+
+    # -- to implement -------------------------------------------------------------------------------
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Map noise (and labels) to images in [-1, 1]."""
+        raise NotImplementedError
+
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Validity logits ``(N,)`` for ``images`` (and labels)."""
+        raise NotImplementedError
+
+    # -- shared machinery ---------------------------------------------------------------------------
+    def build_optimizers(self) -> None:
+        """Adam for G and D from the ``lr_g``/``lr_d``/``beta1``/``beta2`` hyperparameters."""
+        betas = (self.hp.beta1, self.hp.beta2)
+        self.optimizers = {
+            "G": torch.optim.Adam(self.G.parameters(), lr=self.hp.lr_g, betas=betas),
+            "D": torch.optim.Adam(self.D.parameters(), lr=self.hp.lr_d, betas=betas),
+        }
+
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None
+                           ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The discriminator's loss on a real and a (detached) fake batch, plus extra logged terms."""
+        loss_fn = get_loss(self.hp.loss)
+        real_logits = self.discriminate(real, labels)
+        fake_logits = self.discriminate(fake, labels)
+        targets = real_targets(real.size(0), self.hp.label_smoothing, self.hp.label_noise,
+                               real_logits.device, real_logits.dtype)
+        loss = loss_fn.discriminator(real_logits, fake_logits, targets)
+        logs: dict[str, torch.Tensor] = {"d_real": real_logits.detach().mean(),
+                                         "d_fake": fake_logits.detach().mean()}
+        if loss_fn.gradient_penalty and self.hp.gp_weight > 0:
+            gp = gradient_penalty(lambda x: self.discriminate(x, labels), real, fake)
+            loss = loss + self.hp.gp_weight * gp
+            logs["gp"] = gp.detach()
+        return loss, logs
+
+    def generator_loss(self, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The generator's loss on a fake batch (labels are the ones it was generated for)."""
+        return get_loss(self.hp.loss).generator(self.discriminate(fake, labels))
+
+    def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor | float]:
+        """One discriminator update, and one generator update every ``critic_steps`` steps."""
+        real = batch.images
+        n = real.size(0)
+        labels = batch.labels if self.conditional else None
+        z = self.noise(n, self.hp.latent_dim)
+        fake = self.generate(z, labels)
+        d_loss, logs = self.discriminator_loss(real, fake.detach(), labels)
+        self.optimize("D", d_loss)
+        out: dict[str, torch.Tensor | float] = {"d_loss": d_loss.detach(), **logs}
+        if step % self.hp.critic_steps == 0:
+            gen_labels = self.sample_labels(n) if self.conditional else None
+            fake = self.generate(self.noise(n, self.hp.latent_dim), gen_labels)
+            g_loss = self.generator_loss(fake, gen_labels)
+            self.optimize("G", g_loss)
+            out["g_loss"] = g_loss.detach()
+        return out
+
+    def sample(self, n: int, labels: torch.Tensor | None = None, *,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Generate ``n`` images in [-1, 1] (in eval mode, without gradients)."""
+        labels = self.check_labels(n, labels, generator)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return self.generate(self.noise(n, self.hp.latent_dim, generator), labels).float()
+        finally:
+            self.train(was_training)
+
+
+def init_dcgan_weights(module: nn.Module) -> None:
+    """DCGAN initialisation: conv/linear weights from N(0, 0.02), BatchNorm weights from N(1, 0.02), zero biases."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

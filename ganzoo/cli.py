@@ -1,0 +1,51 @@
+"""The ``ganzoo`` command line: parses arguments and dispatches to ``ganzoo.commands.*``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rich.console import Console
+
+from ganzoo import __version__
+from ganzoo.errors import GanzooError
+
+# Sub-command modules under ganzoo.commands, in the order ``ganzoo --help`` lists them.
+COMMANDS = ["listing"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="ganzoo",
+        description="A plugin-based zoo of image generative models: train, sample, evaluate and benchmark.",
+    )
+    parser.add_argument("--version", action="version", version=f"ganzoo {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"ganzoo.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ganzoo`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except GanzooError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

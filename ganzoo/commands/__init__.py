@@ -1,0 +1,1 @@
+"""The ``ganzoo`` sub-commands: one module each, with ``add_parser(subparsers)`` and ``run(args) -> int``."""

@@ -1,0 +1,264 @@
+"""zoo.yaml: loading, validation and ``--set`` overrides of the zoo's defaults."""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from ganzoo.errors import ConfigError
+from ganzoo.model import Range
+
+CONFIG_ENV = "GANZOO_CONFIG"
+
+
+@dataclass(frozen=True)
+class MapOf:
+    """Schema of a mapping whose keys are free names (suites, data sets) and whose values follow ``schema``."""
+
+    schema: Any
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Schema of a string (or None when ``optional``) restricted to ``options``."""
+
+    options: tuple
+    default: Any = None
+
+
+#: Schemas of the non-model sections: the type of each default is the type a value must have.
+#: Other modules add their section here (``SECTIONS["bench"] = {...}``) before the zoo is loaded.
+SECTIONS: dict[str, Any] = {
+    "train": {
+        "steps": 2000,
+        "seed": 0,
+        "dataset": "mnist-embedded",
+        "sample_every": 500,
+        "checkpoint_every": 500,
+        "keep_checkpoints": 3,
+        "log_every": 50,
+        "sample_grid": 64,
+    },
+}
+#: Allowed values of the non-model sections, by dotted key path.
+SECTION_CHOICES: dict[str, Any] = {
+    "train.steps": Range(1, None),
+    "train.sample_every": Range(0, None),
+    "train.checkpoint_every": Range(0, None),
+    "train.keep_checkpoints": Range(1, 1000),
+    "train.log_every": Range(1, None),
+    "train.sample_grid": Range(1, 4096),
+}
+
+
+def default_zoo_path() -> Path:
+    """Where the zoo's own zoo.yaml lives (the source tree, or ``<prefix>/share/ganzoo`` when installed)."""
+    here = Path(__file__).resolve().parent.parent / "zoo.yaml"
+    if here.is_file():
+        return here
+    return Path(sys.prefix) / "share" / "ganzoo" / "zoo.yaml"
+
+
+def load_zoo(path: str | os.PathLike | None = None) -> "Zoo":
+    """Read and validate a zoo file (``path``, else ``$GANZOO_CONFIG``, else the zoo's own zoo.yaml)."""
+    path = Path(path or os.environ.get(CONFIG_ENV) or default_zoo_path())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found; pass an existing file to --config") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{where}: not valid YAML for ganzoo: {problem}. "
+                          "Plain YAML mappings only (no Python tags).") from None
+    if data is None:
+        data = {}
+    zoo = Zoo(data, str(path))
+    zoo.validate()
+    return zoo
+
+
+class Zoo:
+    """A validated zoo configuration: the raw mapping plus typed accessors."""
+
+    def __init__(self, data: Any, source: str = "<memory>") -> None:
+        self.data = data
+        self.source = source
+
+    def _err(self, keypath: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {keypath}: {message}")
+
+    def validate(self) -> None:
+        """Check every section against its schema and every model section against the model's defaults."""
+        if not isinstance(self.data, dict):
+            raise ConfigError(f"{self.source}: the top level must be a mapping of sections, "
+                              f"got {type(self.data).__name__}")
+        allowed = ["models", *SECTIONS]
+        for key, value in self.data.items():
+            if key == "models":
+                self._validate_models(value)
+            elif key in SECTIONS:
+                _check(value, SECTIONS[key], str(key), self)
+            else:
+                raise self._err(str(key), _unknown(key, allowed, "section"))
+
+    def _validate_models(self, models: Any) -> None:
+        from ganzoo.registry import host
+
+        if not isinstance(models, dict):
+            raise self._err("models", f"must be a mapping of model name -> settings, got {type(models).__name__}")
+        table = host().table("models")
+        for name, section in models.items():
+            if name not in table:
+                # A model of a plugin that is not installed: keep its settings, they may be used later.
+                if section is not None and not isinstance(section, dict):
+                    raise self._err(f"models.{name}", "must be a mapping of hyperparameters")
+                continue
+            cls = table[name].obj
+            _check(section or {}, cls.defaults, f"models.{name}", self, cls.choices, prefix="")
+
+    # -- accessors -----------------------------------------------------------------------------------
+    def section(self, name: str) -> dict[str, Any]:
+        """A non-model section merged over its schema's defaults."""
+        return _merge(SECTIONS.get(name, {}), self.data.get(name) or {})
+
+    def model_hparams(self, name: str) -> dict[str, Any]:
+        """A registered model's hyperparameters: its defaults overridden by this zoo's ``models.NAME``."""
+        from ganzoo.registry import host
+
+        cls = host().get("models", name).obj
+        return _merge(cls.defaults, (self.data.get("models") or {}).get(name) or {})
+
+    def with_overrides(self, overrides: list[str] | None) -> "Zoo":
+        """A new zoo with ``key.path=value`` overrides applied and validated."""
+        if not overrides:
+            return self
+        data = copy.deepcopy(self.data)
+        for item in overrides:
+            keypath, value = parse_set(item)
+            _assign(data, keypath, value, self)
+        zoo = Zoo(data, f"{self.source} + --set")
+        zoo.validate()
+        return zoo
+
+
+def parse_set(item: Any) -> tuple[list[str], Any]:
+    """Parse one ``--set key.path=value`` (value read as a YAML scalar) into (path, value)."""
+    if not isinstance(item, str) or "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, for example --set dcgan.lr=1e-4")
+    key, _, raw = item.partition("=")
+    parts = key.strip().split(".")
+    if not key.strip() or any(not p.strip() for p in parts):
+        raise ConfigError(f"--set {item!r}: the key is empty or has an empty part; for example dcgan.lr=1e-4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, (dict, list)) or not isinstance(value, (str, int, float, bool, type(None))):
+        raise ConfigError(f"--set {item!r}: the value must be a single number, string or boolean")
+    if isinstance(value, str) and raw.strip() in {"nan", "NaN", ".nan", "inf", "-inf", ".inf", "-.inf"}:
+        value = float(raw.strip().lstrip("."))
+    return [p.strip() for p in parts], value
+
+
+def _assign(data: dict, keypath: list[str], value: Any, zoo: Zoo) -> None:
+    from ganzoo.registry import host
+
+    # ``dcgan.lr`` is short for ``models.dcgan.lr`` when the first part is a model name.
+    if keypath[0] not in SECTIONS and keypath[0] != "models":
+        if keypath[0] in host().table("models"):
+            keypath = ["models", *keypath]
+        else:
+            allowed = [*SECTIONS, *host().names("models")]
+            raise ConfigError(f"--set {'.'.join(keypath)}: {_unknown(keypath[0], allowed, 'section or model')}")
+    node = data
+    for i, part in enumerate(keypath[:-1]):
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--set {'.'.join(keypath)}: {'.'.join(keypath[:i + 1])} is not a section")
+        node = nxt
+    node[keypath[-1]] = value
+
+
+def _unknown(key: Any, allowed: list, what: str) -> str:
+    close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown {what} {key!r}.{hint} Allowed: {', '.join(str(a) for a in allowed)}"
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
+
+
+def _check(value: Any, schema: Any, path: str, zoo: Zoo, choices: Mapping | None = None,
+           prefix: str | None = None) -> None:
+    """Validate ``value`` against ``schema`` (a defaults mapping, :class:`MapOf`, :class:`Choice` or a default)."""
+    if isinstance(schema, MapOf):
+        if not isinstance(value, dict):
+            raise zoo._err(path, f"must be a mapping of name -> settings, got {_type_name(value)}")
+        for k, v in value.items():
+            _check(v, schema.schema, f"{path}.{k}", zoo)
+        return
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            raise zoo._err(path, f"must be a mapping, got {_type_name(value)}")
+        for k, v in value.items():
+            if k not in schema:
+                raise zoo._err(f"{path}.{k}", _unknown(k, list(schema), "key"))
+            _check(v, schema[k], f"{path}.{k}", zoo, choices, prefix)
+        return
+    key = path.split(".")[-1]
+    if isinstance(schema, Choice):
+        if value not in schema.options:
+            raise zoo._err(path, f"{value!r} is not allowed; choose one of {', '.join(map(repr, schema.options))}")
+        return
+    _check_scalar(value, schema, path, zoo)
+    allowed = (choices or {}).get(key) if prefix is not None else SECTION_CHOICES.get(path)
+    if allowed is not None and value not in allowed:
+        what = str(allowed) if isinstance(allowed, Range) else "one of " + ", ".join(map(repr, allowed))
+        raise zoo._err(path, f"{value!r} is not allowed; it must be {what}")
+
+
+def _check_scalar(value: Any, default: Any, path: str, zoo: Zoo) -> None:
+    if default is None:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and value != value:
+            raise zoo._err(path, "NaN is not allowed")
+    elif isinstance(default, (list, tuple)):
+        ok = isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise zoo._err(path, f"must be {_type_name(default)}, got {value!r} ({_type_name(value)})")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > 1e12:
+        raise zoo._err(path, f"{value!r} is out of range")
+
+
+def _merge(defaults: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(defaults))
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = float(v) if isinstance(out.get(k), float) and isinstance(v, int) else copy.deepcopy(v)
+    return out

@@ -1,0 +1,33 @@
+"""The exceptions ganzoo raises for bad input: each message names the cause and the fix."""
+from __future__ import annotations
+
+
+class GanzooError(Exception):
+    """Base class of every error ganzoo reports to a user (the CLI prints it without a traceback)."""
+
+
+class ConfigError(GanzooError, ValueError):
+    """A configuration file, key or value is invalid."""
+
+
+class UnknownNameError(GanzooError, KeyError):
+    """A model, evaluator, data set or suite name is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class PluginError(GanzooError):
+    """A plugin misbehaved (bad registration, wrong return types)."""
+
+
+class CheckpointError(GanzooError):
+    """A checkpoint file is missing, truncated, foreign or unsafe."""
+
+
+class DataError(GanzooError):
+    """A data set is missing or malformed."""
+
+
+class TrainingError(GanzooError):
+    """Training cannot continue (for example a NaN loss)."""

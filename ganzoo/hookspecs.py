@@ -1,0 +1,37 @@
+"""The hooks a ganzoo plugin may implement. Each hook receives a ``register`` callback."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+PROJECT = "ganzoo"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_models(register: Callable[..., Any]) -> None:
+    """Register model classes: call ``register(ModelClass)`` once per model.
+
+    :param register: ``register(cls, name=None)``; ``cls`` subclasses :class:`ganzoo.GenerativeModel`
+        and ``name`` defaults to ``cls.name``.
+    """
+
+
+@hookspec
+def register_evaluators(register: Callable[..., Any]) -> None:
+    """Register evaluators (feature extractors for FID/IS/KID): call ``register(name, factory)``.
+
+    :param register: ``register(name, factory, description="")``; ``factory(**options)`` returns an
+        :class:`ganzoo.metrics.Evaluator`.
+    """
+
+
+@hookspec
+def register_datasets(register: Callable[..., Any]) -> None:
+    """Register data sets: call ``register(name, loader, description="")``.
+
+    :param register: ``register(name, loader, description="")``; ``loader(root, download, **options)``
+        returns a :class:`ganzoo.data.ImageData`.
+    """

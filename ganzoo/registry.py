@@ -1,0 +1,256 @@
+"""The plugin host: discovers plugins through the ``ganzoo`` entry-point group and collects what they register."""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import importlib
+import os
+import re
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable
+
+import pluggy
+
+from ganzoo import hookspecs
+from ganzoo.errors import PluginError, UnknownNameError
+
+ENTRY_POINT_GROUP = "ganzoo"
+DISABLE_ENV = "GANZOO_DISABLE_PLUGINS"
+# The kinds of things plugins register: kind -> the hook that registers them.
+KINDS = {"models": "register_models", "evaluators": "register_evaluators", "datasets": "register_datasets"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered thing (a model class, an evaluator factory, a data set loader) and who registered it."""
+
+    kind: str
+    name: str
+    obj: Any
+    description: str
+    plugin: str
+    dist: str
+    version: str
+
+
+@dataclass
+class PluginInfo:
+    """A loaded (or failed) plugin: its entry-point name, distribution, hooks and errors."""
+
+    name: str
+    dist: str
+    version: str
+    module: str
+    hooks: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    blocked: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the plugin loaded and every hook ran without error."""
+        return not self.errors and not self.blocked
+
+
+def _natural_key(text: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text.lower())]
+
+
+class PluginHost:
+    """Holds the pluggy manager, the plugins it loaded and the tables they registered."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self._loaded = False
+        self._tables: dict[str, dict[str, Entry]] | None = None
+
+    # -- loading -------------------------------------------------------------------------------------
+    def load(self) -> None:
+        """Import every plugin of the entry-point group once; failures are recorded, never raised."""
+        if self._loaded:
+            return
+        self._loaded = True
+        blocked = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+        eps = sorted(
+            metadata.entry_points(group=ENTRY_POINT_GROUP),
+            key=lambda ep: (_dist_name(ep) != "ganzoo", _dist_name(ep), ep.name),
+        )
+        seen: set[tuple[str, str]] = set()
+        for ep in eps:
+            dist, version = _dist_name(ep), _dist_version(ep)
+            if (ep.name, ep.value) in seen:  # the same distribution seen twice on sys.path
+                continue
+            seen.add((ep.name, ep.value))
+            info = PluginInfo(ep.name, dist, version, ep.value)
+            if ep.name in self.plugins:
+                info.errors.append(
+                    f"plugin name {ep.name!r} is already used by distribution {self.plugins[ep.name].dist!r}; "
+                    "rename the entry point in your pyproject.toml"
+                )
+                self.plugins[f"{ep.name}@{dist}"] = info
+                continue
+            self.plugins[ep.name] = info
+            if ep.name in blocked or dist in blocked:
+                info.blocked = True
+                continue
+            try:
+                module = ep.load()
+                self.pm.register(module, name=ep.name)
+            except Exception as exc:  # a broken plugin never breaks the host
+                info.errors.append(f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}")
+                continue
+            self._check_hooks(info, module)
+
+    def register_plugin(self, plugin: object, name: str, dist: str = "(in-process)", version: str = "") -> None:
+        """Register a plugin object without installing it (tests, notebooks)."""
+        self.load()
+        self.pm.register(plugin, name=name)
+        info = PluginInfo(name, dist, version, repr(plugin))
+        self.plugins[name] = info
+        self._check_hooks(info, plugin)
+        self._tables = None
+
+    def unregister_plugin(self, name: str) -> None:
+        """Remove a plugin registered with :meth:`register_plugin`."""
+        if self.pm.has_plugin(name):
+            self.pm.unregister(name=name)
+        self.plugins.pop(name, None)
+        self._tables = None
+
+    def _check_hooks(self, info: PluginInfo, plugin: object) -> None:
+        impls = [
+            n for n in dir(plugin)
+            if self.pm.parse_hookimpl_opts(plugin, n) is not None
+        ]
+        unknown = [n for n in impls if n not in KINDS.values()]
+        for n in unknown:
+            close = difflib.get_close_matches(n, list(KINDS.values()), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            info.errors.append(f"implements unknown hook {n!r}.{hint}")
+        info.hooks = sorted(n for n in impls if n in KINDS.values())
+
+    # -- tables --------------------------------------------------------------------------------------
+    def table(self, kind: str) -> dict[str, Entry]:
+        """All entries of one kind (``models``, ``evaluators``, ``datasets``), by name."""
+        self.load()
+        if self._tables is None:
+            self._tables = self._collect()
+        return self._tables[kind]
+
+    def _collect(self) -> dict[str, dict[str, Entry]]:
+        tables: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        for kind, hook_name in KINDS.items():
+            hook = getattr(self.pm.hook, hook_name)
+            for impl in reversed(hook.get_hookimpls()):  # pluggy keeps them last-registered-first
+                info = self.plugins.get(impl.plugin_name)
+                if info is None or info.blocked:
+                    continue
+                register = self._make_register(kind, info, tables[kind])
+                try:
+                    impl.function(register=register)
+                except Exception as exc:
+                    info.errors.append(f"{hook_name} raised {type(exc).__name__}: {exc}")
+                    tb = traceback.format_exc(limit=3)
+                    info.errors.append(tb.strip().splitlines()[-2].strip() if tb else "")
+        return tables
+
+    def _make_register(self, kind: str, info: PluginInfo, table: dict[str, Entry]) -> Callable[..., None]:
+        def add(name: str, obj: Any, description: str) -> None:
+            if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.\-]*", name):
+                raise PluginError(
+                    f"{kind[:-1]} name {name!r} is invalid: use lower-case letters, digits, '-', '_' or '.'"
+                )
+            if name in table:
+                owner = table[name]
+                info.errors.append(
+                    f"{kind[:-1]} {name!r} is already registered by plugin {owner.plugin!r} "
+                    f"(distribution {owner.dist!r}); this registration was ignored — choose another name"
+                )
+                return
+            table[name] = Entry(kind, name, obj, description, info.name, info.dist, info.version)
+
+        if kind == "models":
+            def register_model(cls: Any, name: str | None = None) -> None:
+                from ganzoo.model import GenerativeModel
+
+                if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
+                    raise PluginError(f"register() expects a GenerativeModel subclass, got {cls!r}")
+                model_name = name or getattr(cls, "name", None)
+                if not model_name:
+                    raise PluginError(f"{cls.__name__} has no 'name'; set the class attribute or pass name=")
+                add(model_name, cls, cls.summary())
+
+            return register_model
+
+        def register_other(name: str, obj: Any, description: str = "") -> None:
+            add(name, obj, description)
+
+        return register_other
+
+    # -- queries -------------------------------------------------------------------------------------
+    def get(self, kind: str, name: str) -> Entry:
+        """The entry ``name`` of ``kind``, or an :class:`UnknownNameError` that suggests close names."""
+        table = self.table(kind)
+        if name in table:
+            return table[name]
+        lower = name.lower() if isinstance(name, str) else name
+        if lower in table:
+            return table[lower]
+        close = difflib.get_close_matches(str(lower), list(table), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        command = {"models": "ganzoo list", "evaluators": "ganzoo evaluator list", "datasets": "ganzoo datasets"}
+        failed = [p for p in self.plugins.values() if p.errors]
+        extra = " Some plugins failed to load: run 'ganzoo plugins'." if failed else ""
+        raise UnknownNameError(
+            f"Unknown {kind[:-1]} {name!r}.{hint} Run '{command[kind]}' to see what is available.{extra}"
+        )
+
+    def names(self, kind: str, pattern: str | None = None) -> list[str]:
+        """Sorted names of one kind, filtered by an fnmatch ``pattern``."""
+        names = list(self.table(kind))
+        if pattern:
+            names = [n for n in names if fnmatch.fnmatch(n, pattern.lower())]
+        return sorted(names, key=_natural_key)
+
+    def failures(self) -> list[PluginInfo]:
+        """Plugins that failed to import, raised in a hook, or registered a taken name."""
+        self.table("models")
+        return [p for p in self.plugins.values() if p.errors]
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.metadata["Name"] if dist is not None else "(unknown)"
+
+
+def _dist_version(ep: metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.version if dist is not None else ""
+
+
+_host: PluginHost | None = None
+
+
+def host() -> PluginHost:
+    """The process-wide plugin host (created on first use; plugins load lazily, once)."""
+    global _host
+    if _host is None:
+        _host = PluginHost()
+    return _host
+
+
+def reset() -> None:
+    """Forget the loaded plugins so the next query discovers them again (tests, after pip installs)."""
+    global _host
+    _host = None
+    importlib.invalidate_caches()
+
+
+def warn_failures() -> None:
+    """Emit one warning per failed plugin (the library's way to report them outside the CLI)."""
+    for p in host().failures():
+        warnings.warn(f"ganzoo plugin {p.name!r} ({p.dist} {p.version}): {'; '.join(p.errors)}", stacklevel=2)

@@ -1,0 +1,65 @@
+"""GAN (Goodfellow et al. 2014): MLP generator and discriminator with the non-saturating loss."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ganzoo import hookimpl
+from ganzoo.adversarial import AdversarialModel
+from ganzoo.model import Range
+
+
+def mlp(sizes: list[int], act: nn.Module, dropout: float = 0.0) -> nn.Sequential:
+    """Linear layers of the given sizes with ``act`` (and optional dropout) between them."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(act)
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+class GAN(AdversarialModel):
+    """Unconditional GAN with MLP generator (256-512-1024) and discriminator (512-256)."""
+
+    name = "gan"
+    description = "GAN (Goodfellow 2014): MLP generator and discriminator, non-saturating loss"
+    defaults = {**AdversarialModel.defaults, "g_widths": [256, 512, 1024], "d_widths": [512, 256],
+                "d_dropout": 0.0}
+    choices = {**AdversarialModel.choices, "d_dropout": Range(0, 0.9)}
+
+    def __init__(self, hparams=None, image_shape=(1, 28, 28), num_classes=10) -> None:
+        super().__init__(hparams, image_shape, num_classes)
+        pixels = math.prod(self.image_shape)
+        act = nn.LeakyReLU(0.2)
+        self.G = nn.Sequential(mlp([self.hp.latent_dim + self.cond_dim, *self.hp.g_widths, pixels], act), nn.Tanh())
+        self.D = mlp([pixels + self.cond_dim, *self.hp.d_widths, 1], act, self.hp.d_dropout)
+        self.build_optimizers()
+
+    @property
+    def cond_dim(self) -> int:
+        """Width of the label vector joined to the inputs (0 when unconditional)."""
+        return self.num_classes if self.conditional else 0
+
+    def _join(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if labels is None:
+            return x
+        return torch.cat([x, nn.functional.one_hot(labels, self.num_classes).to(x.dtype)], dim=1)
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """z (‖ one-hot label) → MLP → tanh image."""
+        return self.G(self._join(z, labels)).view(-1, *self.image_shape)
+
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Flattened image (‖ one-hot label) → MLP → logit."""
+        return self.D(self._join(images.flatten(1), labels)).squeeze(1)
+
+
+@hookimpl
+def register_models(register) -> None:
+    """Register the MLP GAN."""
+    register(GAN)
