@@ -45,6 +45,23 @@ SECTIONS: dict[str, Any] = {
         "log_every": 50,
         "sample_grid": 64,
     },
+    # Per data set settings: which evaluator scores it (metrics), and loader options.
+    "datasets": MapOf({"evaluator": "", "description": ""}),
+    # How scores are computed (ganzoo eval, ganzoo bench).
+    "metrics": {
+        "n_eval": 10000,
+        "batch_size": 500,
+        "seed": 0,
+        "is_splits": 10,
+        "kid_subsets": 50,
+        "kid_subset_size": 1000,
+    },
+    # Benchmark suites (ganzoo bench).
+    "bench": {
+        "suite": "default",
+        "suites": MapOf({"models": [], "dataset": "mnist-embedded", "steps": 0, "minutes": 0.0, "seeds": 1,
+                         "n_eval": 0, "eval_every": 0, "set": []}),
+    },
 }
 #: Allowed values of the non-model sections, by dotted key path.
 SECTION_CHOICES: dict[str, Any] = {
