@@ -1,0 +1,174 @@
+"""The benchmark's outputs: the live progress, the rich leaderboard, results.json, report.md and the pictures."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+#: Leaderboard columns: (key, heading, format, which direction is better: +1 higher, -1 lower, 0 none).
+COLUMNS = [
+    ("steps", "steps", "{:.0f}", 0),
+    ("images_per_second", "img/s", "{:.0f}", +1),
+    ("wall_seconds", "train s", "{:.0f}", 0),
+    ("parameters", "params", "{:,.0f}", 0),
+    ("fid", "FID", "{:.2f}", -1),
+    ("inception_score", "IS", "{:.2f}", +1),
+    ("kid", "KID", "{:.4f}", -1),
+    ("class_accuracy", "class acc", "{:.1%}", +1),
+    ("intra_fid", "intra-FID", "{:.2f}", -1),
+    ("min_class_share", "rarest class", "{:.1%}", +1),
+]
+
+
+def make_progress(quiet: bool, console: Console | None = None) -> Progress:
+    """The suite-wide live display: one bar for the suite and one per training run."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet, transient=False)
+
+
+def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    value = row.get(key)
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    text = fmt.format(value)
+    std = row.get(f"{key}_std")
+    if std is not None:
+        text += " ± " + fmt.format(std).rstrip("%") + ("%" if fmt.endswith("%}") else "")
+    return text
+
+
+def best_per_column(models: list[dict[str, Any]]) -> dict[str, str]:
+    """The model with the best value of each scored column."""
+    best: dict[str, str] = {}
+    for key, _, _, direction in COLUMNS:
+        values = [(m[key], m["model"]) for m in models
+                  if direction and isinstance(m.get(key), (int, float)) and math.isfinite(m[key])]
+        if len(values) > 1:
+            best[key] = (max(values) if direction > 0 else min(values))[1]
+    return best
+
+
+def leaderboard(results: dict[str, Any]) -> Table:
+    """The rich leaderboard table, best value per column in bold green."""
+    models = results["models"]
+    best = best_per_column(models)
+    budget = results["budget"]
+    limit = f"{budget['steps']} steps" if budget["steps"] else f"{budget['minutes']} min"
+    table = Table(title=f"ganzoo bench — {results['dataset']}, {limit} per model, {budget['seeds']} seed(s)",
+                  caption=protocol_line(results))
+    table.add_column("model", style="bold")
+    for key, heading, _, _ in COLUMNS:
+        if any(m.get(key) is not None for m in models):
+            table.add_column(heading, justify="right")
+    for m in models:
+        cells = [m["model"]]
+        for key, _, fmt, _ in COLUMNS:
+            if any(x.get(key) is not None for x in models):
+                text = _cell(m, key, fmt)
+                cells.append(f"[bold green]{text}[/]" if best.get(key) == m["model"] else text)
+        table.add_row(*cells)
+    return table
+
+
+def protocol_line(results: dict[str, Any]) -> str:
+    """One line saying how every score was measured."""
+    p = results["protocol"]
+    sha = str(p.get("weights_sha256", ""))[:12]
+    return (f"evaluator {p.get('evaluator')} (sha256 {sha}), resize {p.get('resize')}, "
+            f"real {p.get('real_split')} ×{p.get('real_count')}, fake ×{p.get('n_eval')}, seeds {p.get('seeds')}")
+
+
+def markdown(results: dict[str, Any], pictures: dict[str, str], plot: str | None) -> str:
+    """report.md: the leaderboard as a Markdown table, the protocol, and the pictures."""
+    models = results["models"]
+    best = best_per_column(models)
+    cols = [c for c in COLUMNS if any(m.get(c[0]) is not None for m in models)]
+    lines = [f"# ganzoo bench — {results['dataset']}", "",
+             f"Budget: {results['budget']}. Best value per column in **bold**.", "",
+             "| model | " + " | ".join(c[1] for c in cols) + " |",
+             "|---|" + "---:|" * len(cols)]
+    for m in models:
+        cells = []
+        for key, _, fmt, _ in cols:
+            text = _cell(m, key, fmt)
+            cells.append(f"**{text}**" if best.get(key) == m["model"] else text)
+        lines.append(f"| {m['model']} | " + " | ".join(cells) + " |")
+    env = results["environment"]
+    lines += ["", f"Protocol: {protocol_line(results)}.", "",
+              f"Machine: {env['cpu']}, device {env['device']}"
+              + (f" ({env['gpu']})" if env.get("gpu") else "")
+              + f"; torch {env['packages'].get('torch')}, torchmetrics {env['packages'].get('torchmetrics')}.", ""]
+    if plot:
+        lines += ["## FID during training", "", f"![FID against training step]({plot})", ""]
+    lines += ["## Samples", ""]
+    for name, pic in pictures.items():
+        lines += [f"### {name}", "", f"![{name} samples]({pic})", ""]
+    return "\n".join(lines)
+
+
+def plot_fid_curves(results: dict[str, Any], path: Path) -> bool:
+    """A PNG of FID against training step for every model (False when no curve was recorded)."""
+    curves = {m["model"]: m.get("fid_curve") or {} for m in results["models"]}
+    if not any(points for c in curves.values() for points in c.values()):
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for i, (name, by_seed) in enumerate(curves.items()):
+        for j, (seed, points) in enumerate(sorted(by_seed.items())):
+            if points:
+                ax.plot([p["step"] for p in points], [p["fid"] for p in points], marker="o", ms=3,
+                        color=f"C{i}", alpha=1.0 if j == 0 else 0.5, label=name if j == 0 else None)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"FID ({results['protocol'].get('evaluator')}, {results['protocol'].get('fid_curve_samples')} samples)")
+    ax.set_yscale("log")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    ax.set_title(f"FID during training — {results['dataset']}")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def write_all(results: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> None:
+    """Write results.json, one sample grid per model, the FID plot and report.md into ``out``."""
+    from ganzoo.bench.runner import _write_json
+    from ganzoo.checkpoint import load_model
+    from ganzoo.sampling import save_grid
+
+    pictures: dict[str, str] = {}
+    for m in results["models"]:
+        run = next(r for r in runs if r["model"] == m["model"])
+        net, _ = load_model(run["checkpoint"], device="cpu")
+        pic = f"samples-{m['model']}.png"
+        save_grid(net, out / pic, seed=0)
+        pictures[m["model"]] = pic
+        m["samples"] = pic
+    plot = "fid-curve.png" if plot_fid_curves(results, out / "fid-curve.png") else None
+    results["pictures"] = {"samples": pictures, "fid_curve": plot}
+    _write_json(out / "results.json", _finite(results))
+    (out / "report.md").write_text(markdown(results, pictures, plot), encoding="utf-8")
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """Read a results.json written by :func:`write_all`."""
+    return json.loads(Path(path).read_text())

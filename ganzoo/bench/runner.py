@@ -1,0 +1,245 @@
+"""Runs a benchmark: resolve the suite, train each model and seed, score it, aggregate, write the report."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganzoo.config import Zoo, load_zoo
+from ganzoo.errors import ConfigError
+from ganzoo.registry import host
+
+#: Scores aggregated over seeds (mean ± std), in the order the leaderboard shows them.
+SCORES = ("fid", "inception_score", "kid", "class_accuracy", "intra_fid", "min_class_share")
+STATE_FILE = "bench-state.json"
+
+
+@dataclass
+class BenchOptions:
+    """What ``ganzoo bench`` was asked to do (None → the suite's value from zoo.yaml)."""
+
+    models: list[str] = field(default_factory=list)
+    all: bool = False
+    suite: str | None = None
+    dataset: str | None = None
+    steps: int | None = None
+    minutes: float | None = None
+    seeds: int | None = None
+    n_eval: int | None = None
+    eval_every: int | None = None
+    out: str = "bench-out"
+    reuse: bool = False
+    device: str = "auto"
+    config: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    quiet: bool = False
+
+
+@dataclass
+class Plan:
+    """A resolved benchmark: the models, the budget and the scoring protocol shared by all of them."""
+
+    models: list[str]
+    dataset: str
+    steps: int | None
+    minutes: float | None
+    seeds: int
+    n_eval: int
+    eval_every: int
+    overrides: list[str]
+
+    def key(self, model: str, seed: int, zoo: Zoo) -> str:
+        """A hash of everything that decides one model's result (its settings, the budget, the protocol)."""
+        blob = json.dumps({"model": model, "hparams": zoo.model_hparams(model), "train": zoo.section("train"),
+                           "dataset": self.dataset, "steps": self.steps, "minutes": self.minutes, "seed": seed,
+                           "n_eval": self.n_eval, "eval_every": self.eval_every, "metrics": zoo.section("metrics")},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def resolve_plan(opts: BenchOptions, zoo: Zoo) -> Plan:
+    """Merge the command line over the chosen suite; unknown models fail here, before any training."""
+    bench = zoo.section("bench")
+    suites = bench.get("suites") or {}
+    suite_name = opts.suite or bench.get("suite") or "default"
+    if suite_name not in suites:
+        raise ConfigError(f"unknown bench suite {suite_name!r}; suites in {zoo.source}: "
+                          f"{', '.join(suites) or '(none)'} (add one under bench.suites)")
+    suite = {"models": [], "dataset": "mnist-embedded", "steps": 0, "minutes": 0.0, "seeds": 1, "n_eval": 0,
+             "eval_every": 0, "set": [], **suites[suite_name]}
+    if opts.all:
+        models = host().names("models")
+    else:
+        models = list(opts.models) or list(suite["models"])
+    if not models:
+        raise ConfigError(f"no models to benchmark: name some (ganzoo bench cgan dcgan), use --all, or give suite "
+                          f"{suite_name!r} a 'models' list")
+    for name in models:
+        host().get("models", name)  # an unknown name fails before anything is trained
+    if len(set(models)) != len(models):
+        raise ConfigError(f"a model is named twice: {' '.join(models)}")
+    steps = opts.steps if opts.steps is not None else (suite["steps"] or None)
+    minutes = opts.minutes if opts.minutes is not None else (suite["minutes"] or None)
+    if opts.steps is not None and opts.minutes is None:
+        minutes = None  # an explicit --steps replaces the suite's time budget
+    if opts.minutes is not None and opts.steps is None:
+        steps = None
+    if steps is None and minutes is None:
+        steps = zoo.section("train")["steps"]
+    for name, value in (("--steps", steps), ("--minutes", minutes), ("--seeds", opts.seeds),
+                        ("--n-eval", opts.n_eval), ("--eval-every", opts.eval_every)):
+        if value is not None and (value < 0 or (value == 0 and name in ("--steps", "--minutes", "--seeds"))):
+            raise ConfigError(f"{name} {value}: must be positive")
+    n_eval = opts.n_eval or suite["n_eval"] or zoo.section("metrics")["n_eval"]
+    return Plan(models=models, dataset=opts.dataset or suite["dataset"], steps=steps, minutes=minutes,
+                seeds=opts.seeds or suite["seeds"], n_eval=int(n_eval),
+                eval_every=opts.eval_every if opts.eval_every is not None else suite["eval_every"],
+                overrides=[*suite["set"], *opts.overrides])
+
+
+def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
+    """Train and score every model of the plan, then write results.json, report.md and the pictures."""
+    from ganzoo.bench import report
+    from ganzoo.environment import describe, resolve_device
+
+    zoo = load_zoo(opts.config).with_overrides(opts.overrides)
+    plan = resolve_plan(opts, zoo)
+    zoo = zoo.with_overrides(plan.overrides)
+    device = resolve_device(opts.device)
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    bench_key = hashlib.sha256(json.dumps(asdict(plan), sort_keys=True).encode()).hexdigest()[:16]
+    state = _read_state(out / STATE_FILE)
+    resuming = state.get("key") == bench_key and not state.get("complete")
+    _write_json(out / STATE_FILE, {"key": bench_key, "complete": False})
+
+    runs: list[dict[str, Any]] = []
+    jobs = [(m, s) for m in plan.models for s in range(plan.seeds)]
+    progress = report.make_progress(opts.quiet, console)
+    with progress:
+        overall = progress.add_task(f"bench ({len(jobs)} runs)", total=len(jobs))
+        for model, seed in jobs:
+            key = plan.key(model, seed, zoo)
+            run_dir = out / "runs" / f"{model}-seed{seed}"
+            done = _finished(run_dir, key)
+            if done is not None and (opts.reuse or resuming):
+                progress.console.print(f"[dim]{model} seed {seed}: reusing the finished run in {run_dir}[/]")
+                runs.append(done)
+            else:
+                runs.append(_train_and_score(model, seed, key, plan, opts, zoo, device, run_dir, progress,
+                                             resume=resuming or opts.reuse))
+            progress.advance(overall)
+    results = aggregate(plan, runs, describe(device), zoo)
+    report.write_all(results, runs, out)
+    _write_json(out / STATE_FILE, {"key": bench_key, "complete": True})
+    return results
+
+
+def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOptions, zoo: Zoo, device: Any,
+                     run_dir: Path, progress: Any, resume: bool) -> dict[str, Any]:
+    from ganzoo.harness import TrainOptions, train
+    from ganzoo.metrics import evaluate
+
+    curve: list[dict[str, float]] = []
+    curve_n = min(plan.n_eval, 2000)
+
+    def score_along(step: int, net: Any) -> None:
+        s = evaluate(net, dataset=plan.dataset, n=curve_n, seed=seed, device=str(device))
+        curve.append({"step": step, "fid": s["fid"]})
+
+    resume = resume and (run_dir / "checkpoints").is_dir()
+    summary = train(TrainOptions(
+        model=model, dataset=plan.dataset, steps=plan.steps, max_seconds=plan.minutes * 60 if plan.minutes else None,
+        seed=seed, out=str(run_dir), resume=resume, device=str(device), config=opts.config,
+        overrides=list(plan.overrides) + list(opts.overrides), quiet=True, progress=progress,
+        callback=score_along if plan.eval_every else None, callback_every=plan.eval_every))
+    from ganzoo.checkpoint import load_model
+
+    net, _ = load_model(summary["checkpoint"], device=str(device))
+    progress.console.print(f"[dim]{model} seed {seed}: scoring {plan.n_eval} samples…[/]")
+    t0 = time.perf_counter()
+    scores = evaluate(net, dataset=plan.dataset, n=plan.n_eval, seed=seed, device=str(device))
+    shares = scores.get("class_distribution") or []
+    run = {
+        "model": model, "seed": seed, "key": key, "run_dir": str(run_dir),
+        "conditional": bool(net.conditional), "family": net.family,
+        "steps": summary["steps"], "images_per_second": summary["images_per_second"],
+        "wall_seconds": summary["wall_seconds"], "eval_seconds": time.perf_counter() - t0,
+        "parameters": sum(net.parameter_counts().values()),
+        "fid": scores["fid"], "inception_score": scores["inception_score"], "kid": scores["kid"],
+        "class_accuracy": scores.get("class_accuracy"), "intra_fid": scores.get("intra_fid"),
+        "class_distribution": shares, "min_class_share": min(shares) if shares else None,
+        "fid_curve": curve, "protocol": scores["protocol"], "checkpoint": summary["checkpoint"],
+    }
+    _write_json(run_dir / "bench-result.json", run)
+    return run
+
+
+def aggregate(plan: Plan, runs: list[dict[str, Any]], environment: dict[str, Any], zoo: Zoo) -> dict[str, Any]:
+    """Per model: mean (and std over seeds) of every score, with the shared protocol and the environment."""
+    models = []
+    for name in plan.models:
+        mine = [r for r in runs if r["model"] == name]
+        row: dict[str, Any] = {"model": name, "conditional": mine[0]["conditional"], "family": mine[0]["family"],
+                               "seeds": [r["seed"] for r in mine], "parameters": mine[0]["parameters"]}
+        for k in ("steps", "images_per_second", "wall_seconds", *SCORES):
+            values = [r[k] for r in mine if r.get(k) is not None]
+            if not values:
+                continue
+            row[k] = statistics.fmean(values)
+            if len(values) > 1:
+                row[f"{k}_std"] = statistics.stdev(values)
+        if row["conditional"] is False:
+            row.pop("class_accuracy", None)
+            row.pop("intra_fid", None)
+        row["class_distribution"] = [statistics.fmean(v) for v in zip(*(r["class_distribution"] for r in mine))] \
+            if all(r["class_distribution"] for r in mine) else []
+        row["fid_curve"] = {r["seed"]: r["fid_curve"] for r in mine}
+        models.append(row)
+    protocol = dict(runs[0]["protocol"]) if runs else {}
+    protocol.pop("seed", None)
+    return {
+        "dataset": plan.dataset,
+        "budget": {"steps": plan.steps, "minutes": plan.minutes, "seeds": plan.seeds},
+        "protocol": {**protocol, "n_eval": plan.n_eval, "seeds": list(range(plan.seeds)),
+                     "fid_curve_samples": min(plan.n_eval, 2000) if plan.eval_every else None},
+        "environment": environment,
+        "models": models,
+    }
+
+
+def _finished(run_dir: Path, key: str) -> dict[str, Any] | None:
+    path = run_dir / "bench-result.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if data.get("key") == key and Path(data.get("checkpoint", "")).is_file() else None
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=False))
+    os.replace(tmp, path)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
