@@ -1,0 +1,85 @@
+"""`ganzoo bench`: files and keys it writes, --reuse, unknown names, resuming an interrupted bench."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ganzoo.cli import main
+
+TINY = ["--set", "gan.g_widths=[32]", "--set", "gan.d_widths=[32]", "--set", "gan.batch_size=16",
+        "--set", "cgan.g_widths=[32]", "--set", "cgan.d_widths=[32]", "--set", "cgan.batch_size=16"]
+
+
+def bench(out: Path, *extra: str) -> int:
+    return main(["bench", "gan", "cgan", "--steps", "4", "--n-eval", "256", "--eval-every", "2",
+                 "--out", str(out), "--quiet", "--device", "cpu", *TINY, *extra])
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    assert bench(out) == 0
+    return out
+
+
+def test_bench_writes_results_report_and_pictures(finished: Path) -> None:
+    results = json.loads((finished / "results.json").read_text())
+    assert [m["model"] for m in results["models"]] == ["gan", "cgan"]
+    for m in results["models"]:
+        for key in ("model", "steps", "images_per_second", "wall_seconds", "fid", "inception_score", "kid"):
+            assert m[key] is not None, key
+        assert m["steps"] == 4
+        assert (finished / m["samples"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cgan = results["models"][1]
+    assert 0.0 <= cgan["class_accuracy"] <= 1.0 and cgan["intra_fid"] >= 0
+    assert "class_accuracy" not in results["models"][0]
+    assert {"evaluator", "weights_sha256", "n_eval"} <= set(results["protocol"])
+    assert results["environment"]["packages"]["torch"]
+    assert results["environment"]["cpu"]
+    assert (finished / "fid-curve.png").read_bytes()[:4] == b"\x89PNG"
+    report = (finished / "report.md").read_text()
+    assert "| gan |" in report and "| cgan |" in report and "samples-cgan.png" in report
+
+
+def test_reuse_skips_training(finished: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ganzoo.harness
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("--reuse must not train again")
+
+    monkeypatch.setattr(ganzoo.harness, "train", no_training)
+    assert bench(finished, "--reuse") == 0
+
+
+def test_unknown_model_fails_before_training(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["bench", "gan", "dcgn", "--steps", "2", "--out", str(tmp_path / "out"), "--quiet"])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "dcgn" in err and "ganzoo list" in err
+    assert not (tmp_path / "out" / "runs").exists()
+
+
+def test_interrupted_bench_resumes_from_finished_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ganzoo.harness
+
+    real_train = ganzoo.harness.train
+    trained: list[str] = []
+
+    def train_then_interrupt(opts):
+        trained.append(opts.model)
+        if opts.model == "cgan":
+            raise KeyboardInterrupt
+        return real_train(opts)
+
+    monkeypatch.setattr(ganzoo.harness, "train", train_then_interrupt)
+    assert bench(tmp_path) == 130
+    assert trained == ["gan", "cgan"]
+    assert not (tmp_path / "results.json").exists()
+
+    trained.clear()
+    monkeypatch.setattr(ganzoo.harness, "train", lambda opts: trained.append(opts.model) or real_train(opts))
+    assert bench(tmp_path) == 0
+    assert trained == ["cgan"]
+    assert len(json.loads((tmp_path / "results.json").read_text())["models"]) == 2
