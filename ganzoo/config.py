@@ -182,8 +182,12 @@ def parse_set(item: Any) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
-    if isinstance(value, (dict, list)) or not isinstance(value, (str, int, float, bool, type(None))):
-        raise ConfigError(f"--set {item!r}: the value must be a single number, string or boolean")
+    scalars = (str, int, float, bool, type(None))
+    if isinstance(value, list) and all(isinstance(v, scalars) for v in value):
+        return [p.strip() for p in parts], value
+    if not isinstance(value, scalars):
+        raise ConfigError(f"--set {item!r}: the value must be a number, string, boolean or a list of them "
+                          "such as [64,128]")
     if isinstance(value, str) and raw.strip() in {"nan", "NaN", ".nan", "inf", "-inf", ".inf", "-.inf"}:
         value = float(raw.strip().lstrip("."))
     return [p.strip() for p in parts], value
