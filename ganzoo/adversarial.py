@@ -67,9 +67,15 @@ class AdversarialModel(GenerativeModel):
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None
                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The discriminator's loss on a real and a (detached) fake batch, plus extra logged terms."""
-        loss_fn = get_loss(self.hp.loss)
         real_logits = self.discriminate(real, labels)
         fake_logits = self.discriminate(fake, labels)
+        return self.adversarial_d_loss(real_logits, fake_logits, real, fake, labels)
+
+    def adversarial_d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor, real: torch.Tensor,
+                           fake: torch.Tensor, labels: torch.Tensor | None
+                           ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The chosen loss on given validity logits (targets smoothed/noised, gradient penalty when needed)."""
+        loss_fn = get_loss(self.hp.loss)
         targets = real_targets(real.size(0), self.hp.label_smoothing, self.hp.label_noise,
                                real_logits.device, real_logits.dtype)
         loss = loss_fn.discriminator(real_logits, fake_logits, targets)

@@ -9,18 +9,7 @@ from torch import nn
 from ganzoo import hookimpl
 from ganzoo.adversarial import AdversarialModel
 from ganzoo.model import Range
-
-
-def mlp(sizes: list[int], act: nn.Module, dropout: float = 0.0) -> nn.Sequential:
-    """Linear layers of the given sizes with ``act`` (and optional dropout) between them."""
-    layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(act)
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
+from ganzoo_builtin.layers import mlp
 
 
 class GAN(AdversarialModel):
@@ -34,11 +23,15 @@ class GAN(AdversarialModel):
 
     def __init__(self, hparams=None, image_shape=(1, 28, 28), num_classes=10) -> None:
         super().__init__(hparams, image_shape, num_classes)
+        self.build_networks()
+        self.build_optimizers()
+
+    def build_networks(self) -> None:
+        """The MLP generator ``G`` and discriminator ``D`` (LeakyReLU 0.2 between layers)."""
         pixels = math.prod(self.image_shape)
         act = nn.LeakyReLU(0.2)
         self.G = nn.Sequential(mlp([self.hp.latent_dim + self.cond_dim, *self.hp.g_widths, pixels], act), nn.Tanh())
         self.D = mlp([pixels + self.cond_dim, *self.hp.d_widths, 1], act, self.hp.d_dropout)
-        self.build_optimizers()
 
     @property
     def cond_dim(self) -> int:

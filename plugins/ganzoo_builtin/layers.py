@@ -1,0 +1,155 @@
+"""Building blocks shared by the built-in models: MLPs and conv stacks that adapt to the image size."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ganzoo.errors import ConfigError
+
+#: Normalisations a conv stack can use: ``layer`` normalises each sample over (C, H, W), so it suits WGAN-GP.
+NORMS = ("batch", "layer", "none")
+
+
+def mlp(sizes: list[int], act: nn.Module, dropout: float = 0.0) -> nn.Sequential:
+    """Linear layers of the given sizes with ``act`` (and optional dropout) between them."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(act)
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+    return nn.Sequential(*layers)
+
+
+def conv_plan(image_shape: tuple[int, int, int]) -> tuple[int, tuple[int, int]]:
+    """The number of 2× stages and the base size (h, w) for an image: 28 → 2, (7, 7); 32 → 3, (4, 4); 64 → 4, (4, 4).
+
+    Halves the size while it stays even and at least 4, the same number of times for height and width.
+    """
+    _, h, w = image_shape
+
+    def halvings(size: int) -> int:
+        k = 0
+        while size % 2 == 0 and size // 2 >= 4:
+            size //= 2
+            k += 1
+        return k
+
+    stages = min(halvings(h), halvings(w))
+    if stages == 0:
+        raise ConfigError(f"image size {h}×{w} cannot be halved to at least 4×4: the convolutional models need "
+                          "even sizes of 8 or more (for example 28, 32 or 64); resize the data set or use "
+                          "an MLP model such as 'gan'")
+    return stages, (h >> stages, w >> stages)
+
+
+def norm_layer(kind: str, channels: int) -> nn.Module:
+    """A 2-D normalisation layer: BatchNorm, per-sample layer norm (GroupNorm with one group) or identity."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ConfigError(f"unknown normalisation {kind!r}; choose one of {', '.join(NORMS)}")
+
+
+def activation(kind: str) -> nn.Module:
+    """``relu`` or ``leaky`` (LeakyReLU with slope 0.2, as in DCGAN's discriminator)."""
+    return nn.ReLU() if kind == "relu" else nn.LeakyReLU(0.2)
+
+
+class ConvEncoder(nn.Module):
+    """Image → features: one stride-2 conv per stage (``width``·2^i channels), then flattened.
+
+    The first stage has no normalisation (as in DCGAN); ``extra_conv`` adds a stride-1 conv at the base size
+    (as in the Keras ACGAN discriminator). ``out_features`` is the width of the flattened output.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], width: int, *, in_channels: int | None = None,
+                 kernel: int = 4, norm: str = "batch", act: str = "leaky", dropout: float = 0.0,
+                 extra_conv: bool = False) -> None:
+        super().__init__()
+        stages, (bh, bw) = conv_plan(image_shape)
+        channels = in_channels if in_channels is not None else image_shape[0]
+        pad = (kernel - 1) // 2 if kernel % 2 else kernel // 2 - 1  # halves even sizes exactly (k3 p1, k4 p1)
+        layers: list[nn.Module] = []
+        widths = [width * 2 ** i for i in range(stages + int(extra_conv))]
+        for i, out in enumerate(widths):
+            stride = 2 if i < stages else 1
+            k, p = (kernel, pad) if stride == 2 else (3, 1)
+            layers.append(nn.Conv2d(channels, out, k, stride, p, bias=(i == 0 or norm == "none")))
+            if i > 0:
+                layers.append(norm_layer(norm, out))
+            layers.append(activation(act))
+            if dropout:
+                layers.append(nn.Dropout(dropout))
+            channels = out
+        layers.append(nn.Flatten())
+        self.body = nn.Sequential(*layers)
+        self.out_features = channels * bh * bw
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Flattened features ``(N, out_features)``."""
+        return self.body(images)
+
+
+class ConvDecoder(nn.Module):
+    """Vector → image-shaped output (before the output activation), doubling the size at every stage.
+
+    A bias-free linear projection to ``width``·2^(stages-1) channels at the base size, then per stage either a
+    4×4 stride-2 transposed conv (``mode="transposed"``, DCGAN; the last one emits the image channels) or
+    nearest upsampling followed by a 3×3 conv (``mode="upsample"``, the Keras ACGAN; a final 3×3 conv emits the
+    image channels). Channels halve at every stage, so the last hidden layer has ``width`` channels.
+    """
+
+    def __init__(self, in_features: int, image_shape: tuple[int, int, int], width: int, *,
+                 mode: str = "transposed", act: str = "relu", norm: str = "batch") -> None:
+        super().__init__()
+        stages, (bh, bw) = conv_plan(image_shape)
+        out_channels = image_shape[0]
+        widths = [width * 2 ** (stages - 1 - i) for i in range(stages)]
+        layers: list[nn.Module] = [nn.Linear(in_features, widths[0] * bh * bw, bias=norm == "none"),
+                                   nn.Unflatten(1, (widths[0], bh, bw)), norm_layer(norm, widths[0]),
+                                   activation(act)]
+        if mode == "transposed":
+            for i in range(stages):
+                last = i == stages - 1
+                out = out_channels if last else widths[i + 1]
+                layers.append(nn.ConvTranspose2d(widths[i], out, 4, 2, 1, bias=last or norm == "none"))
+                if not last:
+                    layers += [norm_layer(norm, out), activation(act)]
+        elif mode == "upsample":
+            channels = widths[0]
+            for out in widths:
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"),
+                           nn.Conv2d(channels, out, 3, 1, 1, bias=norm == "none"), norm_layer(norm, out),
+                           activation(act)]
+                channels = out
+            layers.append(nn.Conv2d(channels, out_channels, 3, 1, 1))
+        else:
+            raise ConfigError(f"unknown decoder mode {mode!r}; choose 'transposed' or 'upsample'")
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Image-shaped pre-activation output ``(N, C, H, W)``."""
+        return self.body(x)
+
+
+def one_hot_maps(labels: torch.Tensor, num_classes: int, height: int, width: int,
+                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The one-hot label repeated into ``num_classes`` constant image channels ``(N, K, H, W)``."""
+    onehot = nn.functional.one_hot(labels, num_classes).to(dtype)
+    return onehot[:, :, None, None].expand(-1, -1, height, width)
+
+
+
+def resolve_norm(norm: str, loss: str) -> str:
+    """A discriminator's normalisation: ``auto`` is BatchNorm, except layer norm under WGAN-GP.
+
+    The gradient penalty is taken per sample, which batch statistics would mix (Gulrajani et al. 2017, §4).
+    """
+    if norm != "auto":
+        return norm
+    return "layer" if loss == "wgan-gp" else "batch"
