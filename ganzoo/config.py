@@ -55,6 +55,7 @@ SECTIONS: dict[str, Any] = {
         "is_splits": 10,
         "kid_subsets": 50,
         "kid_subset_size": 1000,
+        "n_real": 0,
     },
     # Benchmark suites (ganzoo bench).
     "bench": {
@@ -71,6 +72,12 @@ SECTION_CHOICES: dict[str, Any] = {
     "train.keep_checkpoints": Range(1, 1000),
     "train.log_every": Range(1, None),
     "train.sample_grid": Range(1, 4096),
+    "metrics.n_eval": Range(1, None),
+    "metrics.batch_size": Range(1, None),
+    "metrics.is_splits": Range(1, 1000),
+    "metrics.kid_subsets": Range(1, 10000),
+    "metrics.kid_subset_size": Range(2, None),
+    "metrics.n_real": Range(0, None),
 }
 
 

@@ -1,0 +1,23 @@
+"""Scores of generated images — FID, Inception Score, KID, class accuracy, intra-class FID — with their protocol.
+
+::
+
+    from ganzoo.metrics import evaluate, frechet_distance
+    scores = evaluate(model, dataset="mnist-embedded", n=10_000)   # evaluator from zoo.yaml's datasets section
+    scores["fid"], scores["protocol"]["weights_sha256"]
+
+Evaluators (feature extractors) are plugins (hook ``register_evaluators``): ``mnist-cnn`` ships with ganzoo,
+``inception-v3`` is the standard (weights found offline), and ``ganzoo evaluator fit DATASET`` trains more.
+"""
+from __future__ import annotations
+
+from ganzoo.metrics.cache import RealStats
+from ganzoo.metrics.errors import EvaluatorError, MetricsError
+from ganzoo.metrics.evaluators import Evaluator, list_evaluators, load_evaluator
+from ganzoo.metrics.frechet import frechet_distance
+from ganzoo.metrics.scores import Scorer, dataset_evaluator, evaluate, extract, real_statistics, score_images
+
+__all__ = [
+    "Evaluator", "EvaluatorError", "MetricsError", "RealStats", "Scorer", "dataset_evaluator", "evaluate", "extract",
+    "frechet_distance", "list_evaluators", "load_evaluator", "real_statistics", "score_images",
+]

@@ -1,0 +1,406 @@
+"""FID, Inception Score, KID, class accuracy and intra-class FID of generated images, each with its protocol.
+
+torchmetrics computes FID's running moments, IS and KID with the evaluator as its ``feature`` module; the Fréchet
+term itself is :func:`ganzoo.metrics.frechet_distance` in float64. Real statistics are cached on disk, keyed by
+their protocol (evaluator and weights hash, resize, data set and its fingerprint, real split).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import warnings
+from importlib import metadata
+from typing import Any, Iterator
+
+import torch
+from torch import nn
+
+from ganzoo.metrics.cache import RealStats, load_stats, save_stats, stats_key
+from ganzoo.metrics.errors import MetricsError
+from ganzoo.metrics.evaluators import Evaluator, check_images, load_evaluator
+from ganzoo.metrics.frechet import frechet_distance
+
+#: The evaluator used for a data set that zoo.yaml's ``datasets`` section does not name.
+DEFAULT_EVALUATOR = "inception-v3"
+#: How generated images reach the evaluator (stated in every protocol).
+FAKE_INPUT = "generated [-1, 1] images quantised to uint8 [0, 255] like a saved PNG (ganzoo.data.to_uint8)"
+
+
+# -- the evaluator as torchmetrics sees it -----------------------------------------------------------------
+class _SharedForward(nn.Module):
+    """Runs the evaluator once per batch and hands the same (features, logits) to every metric of that batch."""
+
+    def __init__(self, evaluator: Evaluator) -> None:
+        super().__init__()
+        self.evaluator = evaluator
+        self._batch: torch.Tensor | None = None
+        self._out: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if images is not self._batch:
+            with torch.no_grad():
+                self._out = self.evaluator(images)
+            self._batch = images
+        assert self._out is not None
+        return self._out
+
+    def clear(self) -> None:
+        self._batch = self._out = None
+
+
+class _Head(nn.Module):
+    """One output of the evaluator (features or logits) as a torchmetrics ``feature`` module; never trains."""
+
+    def __init__(self, shared: _SharedForward, index: int, num_features: int) -> None:
+        super().__init__()
+        self.shared = shared
+        self.index = index
+        self.num_features = num_features  # torchmetrics reads it instead of running a dummy image
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.shared(images)[self.index]
+
+    def train(self, mode: bool = True) -> "_Head":
+        return super().train(False)
+
+
+def _moments(total: torch.Tensor, outer: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and unbiased covariance (float64) from a sum of features and a sum of their outer products."""
+    mean = total.double() / n
+    cov = (outer.double() - n * torch.outer(mean, mean)) / (n - 1)
+    return mean, cov
+
+
+def _feature_moments(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    f = features.double()
+    return _moments(f.sum(0), f.T @ f, f.shape[0])
+
+
+@contextlib.contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Seed the global RNGs inside, and leave the caller's RNG state untouched after (training goes on exactly)."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class Scorer:
+    """Accumulates generated images batch by batch, then computes every score against cached real statistics."""
+
+    def __init__(self, evaluator: Evaluator, real: RealStats, *, seed: int = 0, is_splits: int = 10,
+                 kid_subsets: int = 50, kid_subset_size: int = 1000, device: str | torch.device = "cpu") -> None:
+        from torchmetrics.image import FrechetInceptionDistance, InceptionScore, KernelInceptionDistance
+
+        self.evaluator = evaluator.eval()
+        self.real = real
+        self.seed = seed
+        self.device = torch.device(device)
+        self.is_splits = is_splits
+        self.kid_subsets = kid_subsets
+        self.kid_subset_size = kid_subset_size
+        self.shared = _SharedForward(evaluator)
+        features = _Head(self.shared, 0, evaluator.num_features)
+        logits = _Head(self.shared, 1, int(real.logits.shape[1]))
+        with warnings.catch_warnings():  # "will save all extracted features in buffer": intended, we need them
+            warnings.filterwarnings("ignore", message=".*save all extracted features.*")
+            self.fid = FrechetInceptionDistance(feature=features, reset_real_features=False, normalize=False)
+            self.kid = KernelInceptionDistance(feature=features, subsets=kid_subsets, subset_size=kid_subset_size,
+                                               reset_real_features=False, normalize=False)
+            self.isc = InceptionScore(feature=logits, splits=is_splits, normalize=False)
+        for metric in (self.fid, self.kid, self.isc):
+            metric.to(self.device)
+        # The real side comes from the cache: FID's float64 running sums and KID's feature buffer.
+        f = real.features.to(self.device)
+        self.fid.real_features_sum = f.double().sum(0)
+        self.fid.real_features_cov_sum = f.double().T @ f.double()
+        self.fid.real_features_num_samples = torch.tensor(real.count, device=self.device)
+        self.kid.real_features = [f]
+        self.labels: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def update(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+        """Add a batch of generated uint8 images (and the labels they were generated for, if conditional)."""
+        images = check_images(images, "generated images").to(self.device)
+        self.fid.update(images, real=False)
+        self.kid.update(images, real=False)
+        self.isc.update(images)
+        self.shared.clear()
+        if labels is not None:
+            self.labels.append(labels.reshape(-1).long().cpu())
+
+    @property
+    def count(self) -> int:
+        """Generated images added so far."""
+        return int(self.fid.fake_features_num_samples)
+
+    def compute(self) -> dict[str, Any]:
+        """Every score plus the settings used (``kid_subset_size`` after capping, intra-FID notes)."""
+        n, d, n_real = self.count, self.evaluator.num_features, self.real.count
+        _check_enough(n, d, self.evaluator.name, "generated")
+        _check_enough(n_real, d, self.evaluator.name, "real")
+        mu_r, cov_r = _moments(self.fid.real_features_sum, self.fid.real_features_cov_sum, n_real)
+        mu_f, cov_f = _moments(self.fid.fake_features_sum, self.fid.fake_features_cov_sum, n)
+        out: dict[str, Any] = {"fid": frechet_distance(mu_r, cov_r, mu_f, cov_f)}
+        with _seeded(self.seed, self.device):  # IS and KID draw random splits and subsets from the global RNG
+            is_mean, is_std = self.isc.compute()
+            kid_mean, kid_std = self.kid.compute()
+        out.update(inception_score=float(is_mean), inception_score_std=float(is_std),
+                   kid=float(kid_mean), kid_std=float(kid_std))
+        fake_logits = torch.cat(self.isc.features).float().cpu()
+        k = self.evaluator.num_classes
+        if k:
+            preds = fake_logits.argmax(1)
+            out["class_distribution"] = (torch.bincount(preds, minlength=k).double() / n).tolist()
+        if self.labels:
+            labels = torch.cat(self.labels)
+            if k:
+                out["class_accuracy"] = float((preds == labels).double().mean())
+            out.update(self._intra_fid(labels))
+        for key in ("fid", "inception_score", "kid"):
+            if not math.isfinite(out[key]):
+                raise MetricsError(f"{key} came out {out[key]}: the evaluator's outputs are not finite; check the "
+                                   "images and the evaluator's weights")
+        return out
+
+    def _intra_fid(self, labels: torch.Tensor) -> dict[str, Any]:
+        """Mean over classes of the FID between real and generated images of that class."""
+        if self.real.labels is None:
+            return {"intra_fid": None, "intra_fid_note": "the real data set has no labels"}
+        fake = torch.cat(self.kid.fake_features).cpu()
+        real, real_labels = self.real.features, self.real.labels
+        d = self.evaluator.num_features
+        per_class: list[float] = []
+        for c in torch.unique(labels).tolist():
+            f, r = fake[labels == c], real[real_labels == c]
+            if min(len(f), len(r)) <= d:
+                return {"intra_fid": None, "intra_fid_note": (
+                    f"class {c} has {len(f)} generated and {len(r)} real images; intra-class FID needs more than "
+                    f"{d} of each (the evaluator's feature width): raise n to at least "
+                    f"{(d + 1) * len(torch.unique(labels))}")}
+            per_class.append(frechet_distance(*_feature_moments(r), *_feature_moments(f)))
+        return {"intra_fid": sum(per_class) / len(per_class), "intra_fid_per_class": per_class}
+
+
+def _check_enough(n: int, d: int, evaluator: str, what: str) -> None:
+    if n == 0:
+        raise MetricsError(f"no {what} images to score; give at least {d + 1} (10,000 is the usual)")
+    if n <= d:
+        raise MetricsError(f"{n} {what} images but evaluator {evaluator!r} has {d} features: the covariance needs "
+                           f"more samples than features; use at least {d + 1} (10,000 is the usual)")
+
+
+# -- real statistics ---------------------------------------------------------------------------------------------
+@torch.no_grad()
+def extract(evaluator: Evaluator, images: torch.Tensor, *, batch_size: int = 500, device: str | torch.device = "cpu",
+            progress: Any = None, description: str = "features") -> tuple[torch.Tensor, torch.Tensor]:
+    """Features and logits (float32, on the CPU) of uint8 ``images``, in batches on ``device``."""
+    check_images(images)
+    evaluator.eval().to(device)
+    feats, logits = [], []
+    task = progress.add_task(description, total=len(images)) if progress is not None else None
+    for i in range(0, len(images), batch_size):
+        f, lg = evaluator(images[i:i + batch_size].to(device))
+        feats.append(f.float().cpu())
+        logits.append(lg.float().cpu())
+        if task is not None:
+            progress.advance(task, min(batch_size, len(images) - i))
+    if task is not None:
+        progress.remove_task(task)
+    return torch.cat(feats), torch.cat(logits)
+
+
+def fingerprint(images: torch.Tensor, labels: torch.Tensor | None) -> str:
+    """SHA-256 of a data set's pixels and labels (part of the cache key: changed data never hits a stale cache)."""
+    h = hashlib.sha256(str(tuple(images.shape)).encode())
+    h.update(images.contiguous().cpu().numpy().tobytes())
+    if labels is not None:
+        h.update(labels.long().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def load_real_data(dataset: str) -> Any:
+    """The real images of ``dataset`` as :class:`ganzoo.data.ImageData` (never downloads)."""
+    import ganzoo.data as data
+
+    load = getattr(data, "load_dataset", None)
+    if load is not None:
+        return load(dataset, download=False)
+    if dataset == "mnist-embedded":
+        return data.embedded_mnist()
+    raise MetricsError(f"data set {dataset!r} cannot be loaded by this version of ganzoo; use mnist-embedded")
+
+
+def real_statistics(evaluator: Evaluator, data: Any, *, n_real: int = 0, batch_size: int = 500,
+                    device: str | torch.device = "cpu", cache_dir: Any = None, progress: Any = None,
+                    use_cache: bool = True) -> RealStats:
+    """Evaluator features of the real images of ``data`` (a data set name or ImageData), from the cache if there.
+
+    ``n_real`` > 0 scores a seeded random subset of that size (seed 0) instead of every image.
+    """
+    if isinstance(data, str):
+        data = load_real_data(data)
+    images, labels = data.images, data.labels
+    evaluator.check_image_shape(tuple(images.shape[1:]))
+    total = len(images)
+    if n_real and n_real < total:
+        idx = torch.randperm(total, generator=torch.Generator().manual_seed(0))[:n_real].sort().values
+        images, labels = images[idx], labels[idx]
+        split = f"random {n_real} of {total} images (seed 0)"
+    else:
+        split = f"all {total} images"
+    info = {"dataset": data.name, "real_split": split, "real_count": len(images),
+            "image_shape": list(images.shape[1:]), "num_classes": data.num_classes}
+    key = stats_key({**evaluator.protocol(), **info, "data_sha256": fingerprint(images, labels)})
+    if use_cache:
+        cached = load_stats(key, cache_dir)
+        if cached is not None:
+            return cached
+    features, logits = extract(evaluator, images, batch_size=batch_size, device=device, progress=progress,
+                               description=f"real {data.name} features")
+    stats = RealStats(features, logits, labels.clone(), info, key)
+    if use_cache:
+        save_stats(stats, cache_dir)
+    return stats
+
+
+# -- scoring -------------------------------------------------------------------------------------------------
+def _settings(zoo: Any = None) -> dict[str, Any]:
+    from ganzoo.config import load_zoo
+
+    return (zoo if zoo is not None else load_zoo()).section("metrics")
+
+
+def dataset_evaluator(dataset: str, zoo: Any = None) -> str:
+    """The evaluator zoo.yaml assigns to ``dataset`` (``datasets.<name>.evaluator``), else ``inception-v3``."""
+    from ganzoo.config import load_zoo
+
+    zoo = zoo if zoo is not None else load_zoo()
+    entry = (zoo.data.get("datasets") or {}).get(dataset) or {}
+    return entry.get("evaluator") or DEFAULT_EVALUATOR
+
+
+def _protocol(evaluator: Evaluator, real: RealStats, scorer: Scorer, fake_count: int, labels: str) -> dict[str, Any]:
+    try:
+        tm_version = metadata.version("torchmetrics")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        tm_version = None
+    return {
+        **evaluator.protocol(),
+        "dataset": real.info["dataset"],
+        "real_split": real.info["real_split"],
+        "real_count": real.count,
+        "fake_count": fake_count,
+        "seed": scorer.seed,
+        "labels": labels,
+        "input": FAKE_INPUT,
+        "fid": "Fréchet distance of evaluator features, float64",
+        "is_splits": scorer.is_splits,
+        "kid_subsets": scorer.kid_subsets,
+        "kid_subset_size": scorer.kid_subset_size,
+        "kid_kernel": "polynomial, degree 3, gamma 1/D, coef 1",
+        "torchmetrics": tm_version,
+    }
+
+
+def score_images(images: torch.Tensor, real: RealStats, evaluator: Evaluator, *, labels: torch.Tensor | None = None,
+                 seed: int = 0, batch_size: int | None = None, device: str | torch.device = "cpu",
+                 zoo: Any = None) -> dict[str, Any]:
+    """Score a tensor of uint8 images (N, C, H, W) against ``real``; ``labels`` adds class accuracy and intra-FID."""
+    images = check_images(images)
+    cfg = _settings(zoo)
+    scorer = _scorer(evaluator, real, len(images), seed, device, cfg)
+    bs = batch_size or cfg["batch_size"]
+    for i in range(0, len(images), bs):
+        scorer.update(images[i:i + bs], None if labels is None else labels[i:i + bs])
+    scores = scorer.compute()
+    scores["protocol"] = _protocol(evaluator, real, scorer, len(images),
+                                   "the given labels" if labels is not None else "none")
+    return scores
+
+
+def _scorer(evaluator: Evaluator, real: RealStats, n: int, seed: int, device: Any, cfg: dict[str, Any]) -> Scorer:
+    if n <= 0:
+        raise MetricsError(f"n = {n}: score at least {evaluator.num_features + 1} images (10,000 is the usual)")
+    _check_enough(n, evaluator.num_features, evaluator.name, "generated")
+    _check_enough(real.count, evaluator.num_features, evaluator.name, "real")
+    splits = min(int(cfg["is_splits"]), n)
+    return Scorer(evaluator, real, seed=seed, is_splits=splits, kid_subsets=int(cfg["kid_subsets"]),
+                  kid_subset_size=min(int(cfg["kid_subset_size"]), n, real.count), device=device)
+
+
+def balanced_labels(n: int, num_classes: int, seed: int) -> torch.Tensor:
+    """``n`` class labels, each class ⌊n/K⌋ or ⌈n/K⌉ times, in a seeded random order."""
+    labels = torch.arange(n) % num_classes
+    return labels[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
+
+
+def evaluate(model: Any, *, dataset: str = "mnist-embedded", evaluator: "str | Evaluator | None" = None,
+             n: int | None = None, seed: int = 0, batch_size: int | None = None, device: str = "cpu",
+             cache_dir: Any = None, progress: Any = None, zoo: Any = None,
+             inception_weights: str | None = None) -> dict[str, Any]:
+    """Score ``model``'s samples: fid, inception_score(_std), kid(_std), class_distribution, and for conditional
+    models class_accuracy and intra_fid — plus the ``protocol`` they were measured with.
+
+    ``evaluator`` None → zoo.yaml ``datasets.<dataset>.evaluator``; ``n`` None → zoo.yaml ``metrics.n_eval``.
+    The model samples on its own device (left where it is, its train/eval mode and the global RNG restored);
+    the evaluator runs on ``device``. Real statistics are cached under ``cache_dir`` (default ``<cache>/real-stats``).
+    """
+    from ganzoo.data import to_uint8
+    from ganzoo.environment import resolve_device
+
+    cfg = _settings(zoo)
+    n = int(cfg["n_eval"] if n is None else n)
+    bs = int(batch_size or cfg["batch_size"])
+    dev = resolve_device(device)
+    name = evaluator if evaluator is not None else dataset_evaluator(dataset, zoo)
+    options = {"weights": inception_weights} if inception_weights and name == "inception-v3" else {}
+    ev = load_evaluator(name, **options).to(dev)
+    image_shape = tuple(int(s) for s in model.image_shape)
+    ev.check_image_shape(image_shape)
+    real = real_statistics(ev, dataset, n_real=int(cfg.get("n_real") or 0), batch_size=bs, device=dev,
+                           cache_dir=cache_dir, progress=progress)
+    if tuple(real.info["image_shape"]) != image_shape:
+        raise MetricsError(f"the model makes {'×'.join(map(str, image_shape))} images but data set {dataset!r} holds "
+                           f"{'×'.join(map(str, real.info['image_shape']))}; score it against the data it was "
+                           "trained on (--dataset)")
+    conditional = bool(getattr(model, "conditional", False))
+    if conditional and int(model.num_classes) != int(real.info["num_classes"]):
+        raise MetricsError(f"the model has {model.num_classes} classes but data set {dataset!r} has "
+                           f"{real.info['num_classes']}; score it against the data it was trained on (--dataset)")
+    scorer = _scorer(ev, real, n, seed, dev, cfg)
+    labels = balanced_labels(n, int(model.num_classes), seed) if conditional else None
+    model_device = getattr(model, "device", torch.device("cpu"))
+    was_training = model.training
+    task = progress.add_task(f"scoring {n} samples", total=n) if progress is not None else None
+    model.eval()
+    try:
+        with _seeded(seed, model_device), torch.no_grad():
+            gen = torch.Generator(device=model_device).manual_seed(seed)
+            for i in range(0, n, bs):
+                b = min(bs, n - i)
+                lab = labels[i:i + b].to(model_device) if labels is not None else None
+                fake = model.sample(b, labels=lab, generator=gen)
+                _check_samples(fake, b, image_shape)
+                scorer.update(to_uint8(fake).to(dev), lab)
+                if task is not None:
+                    progress.advance(task, b)
+    finally:
+        model.train(was_training)
+        if task is not None:
+            progress.remove_task(task)
+    scores = scorer.compute()
+    scores["protocol"] = _protocol(ev, real, scorer, n, "balanced: each class n/K times, seeded order"
+                                   if conditional else "none (unconditional model)")
+    scores["real_stats_cached"] = real.cache_hit
+    return scores
+
+
+def _check_samples(fake: Any, b: int, image_shape: tuple[int, ...]) -> None:
+    if not isinstance(fake, torch.Tensor) or tuple(fake.shape) != (b, *image_shape):
+        shape = tuple(fake.shape) if isinstance(fake, torch.Tensor) else type(fake).__name__
+        raise MetricsError(f"model.sample({b}) returned {shape}, expected {(b, *image_shape)}")
+    if not torch.isfinite(fake).all():
+        raise MetricsError("the model generated images with NaN or infinite pixels (training diverged); retrain "
+                           "it or score an earlier checkpoint")
