@@ -255,3 +255,47 @@ def load_classifier(path: str | os.PathLike, *, expected_sha256: str | None = No
     net.load_state_dict(blob["state_dict"])
     return ClassifierEvaluator(net, name=name or path.stem, image_shape=tuple(blob["image_shape"]),
                                num_classes=arch["num_classes"], sha256=digest, record=blob.get("record") or {})
+
+
+def load_labelled_data(dataset: str, root: str | os.PathLike | None = None, download: bool = False) -> Any:
+    """A labelled data set as :class:`ganzoo.data.ImageData` (``mnist-embedded`` offline, others via plugins)."""
+    import ganzoo.data as data
+
+    load = getattr(data, "load_dataset", None)
+    if load is not None:
+        return load(dataset, root=root, download=download)
+    if dataset == "mnist-embedded":
+        return data.embedded_mnist()
+    raise MetricsError(f"data set {dataset!r} cannot be loaded by this version of ganzoo; use mnist-embedded")
+
+
+def fit_evaluator(dataset: str, *, name: str | None = None, out: str | os.PathLike | None = None,
+                  config: FitConfig | None = None, root: str | os.PathLike | None = None, download: bool = False,
+                  log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Train a classifier evaluator on a labelled data set and save it (weights + ``.json`` record with its SHA-256).
+
+    Saved as ``<cache>/evaluators/<name>.pt`` (usable by name) unless ``out`` gives a path (usable by path).
+    Returns the record: name, path, sha256, dataset, held-out accuracy and the training configuration.
+    """
+    from ganzoo.metrics.evaluators import fitted_dir
+    from ganzoo.registry import host
+
+    name = name or f"{dataset}-cnn"
+    if name in host().table("evaluators"):
+        raise MetricsError(f"evaluator name {name!r} is taken by a registered evaluator; pass another with --name")
+    data = load_labelled_data(dataset, root, download)
+    if data.num_classes < 2:
+        raise MetricsError(f"data set {dataset!r} has {data.num_classes} class(es); a classifier evaluator needs "
+                           "labels of at least 2 classes (use inception-v3 for unlabelled data)")
+    cfg = config or FitConfig()
+    cfg.extra = {**cfg.extra, "dataset": data.name, "command": f"ganzoo evaluator fit {dataset}"}
+    net, record = fit_classifier(data.images, data.labels, data.num_classes, cfg, log=log)
+    path = Path(out) if out else fitted_dir() / f"{name}.pt"
+    digest = save_classifier(path, net.cpu(), image_shape=data.image_shape, num_classes=data.num_classes,
+                             record=record)
+    sidecar = {"name": name if not out else path.stem, "dataset": data.name, "sha256": digest,
+               "heldout_accuracy": record["heldout_accuracy"], "heldout_count": record["heldout_count"],
+               "image_shape": list(data.image_shape), "num_classes": data.num_classes,
+               "class_names": data.class_names, "fit": record["fit"]}
+    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2))
+    return {**sidecar, "path": str(path), "train_accuracy": record["train_accuracy"]}

@@ -123,6 +123,15 @@ def list_evaluators() -> list[dict[str, Any]]:
     rows = [{"name": n, "kind": "registered", "description": h.table("evaluators")[n].description,
              "plugin": h.table("evaluators")[n].plugin, "dist": h.table("evaluators")[n].dist}
             for n in h.names("evaluators")]
+    for row in rows:
+        if row["name"] == "inception-v3":
+            from ganzoo.metrics.inception import find_weights
+
+            try:
+                row["weights"] = str(find_weights())
+            except EvaluatorError as exc:
+                row["weights"] = None
+                row["description"] += f" — weights missing: {str(exc).split('. Offline')[0]}"
     for name, rec in fitted_evaluators().items():
         acc = rec.get("heldout_accuracy")
         desc = f"classifier fitted on {rec.get('dataset')}" + (f", held-out accuracy {acc:.2%}" if acc else "")
@@ -158,7 +167,14 @@ def load_evaluator(spec: "str | os.PathLike | Evaluator", **options: Any) -> Eva
         if not path.is_file():
             raise EvaluatorError(f"evaluator file {str(path)!r} does not exist; pass a file written by "
                                  "'ganzoo evaluator fit', or a registered name ('ganzoo evaluator list')")
-        return load_classifier(path)
+        sidecar = path.with_suffix(".json")
+        expected = None
+        if sidecar.is_file():
+            try:
+                expected = json.loads(sidecar.read_text()).get("sha256")
+            except (OSError, ValueError, AttributeError):
+                expected = None
+        return load_classifier(path, expected_sha256=expected)
     fitted = fitted_evaluators()
     if name in fitted:
         return load_classifier(fitted[name]["path"], expected_sha256=fitted[name].get("sha256"), name=name)

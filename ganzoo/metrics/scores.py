@@ -222,14 +222,9 @@ def fingerprint(images: torch.Tensor, labels: torch.Tensor | None) -> str:
 
 def load_real_data(dataset: str) -> Any:
     """The real images of ``dataset`` as :class:`ganzoo.data.ImageData` (never downloads)."""
-    import ganzoo.data as data
+    from ganzoo.metrics.classifier import load_labelled_data
 
-    load = getattr(data, "load_dataset", None)
-    if load is not None:
-        return load(dataset, download=False)
-    if dataset == "mnist-embedded":
-        return data.embedded_mnist()
-    raise MetricsError(f"data set {dataset!r} cannot be loaded by this version of ganzoo; use mnist-embedded")
+    return load_labelled_data(dataset)
 
 
 def real_statistics(evaluator: Evaluator, data: Any, *, n_real: int = 0, batch_size: int = 500,

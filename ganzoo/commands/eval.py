@@ -1,0 +1,132 @@
+"""``ganzoo eval RUN_DIR``: FID, IS, KID (and class accuracy, intra-class FID) of a trained model, with the protocol."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from rich.table import Table
+
+#: The scores shown, in order: (key, label, format).
+ROWS = [
+    ("fid", "FID ↓", "{:.3f}"),
+    ("inception_score", "Inception Score ↑", "{:.3f}"),
+    ("kid", "KID ↓", "{:.5f}"),
+    ("class_accuracy", "class accuracy ↑", "{:.2%}"),
+    ("intra_fid", "intra-class FID ↓", "{:.3f}"),
+]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the eval sub-command."""
+    p = sub.add_parser(
+        "eval", help="score a trained model: FID, IS, KID (+ class accuracy and intra-class FID if conditional)",
+        description="Generate samples from a run's checkpoint and score them against the real data with the "
+                    "data set's evaluator (zoo.yaml: datasets.<name>.evaluator). Every score states its protocol.")
+    p.add_argument("run", metavar="RUN_DIR", help="a run folder written by 'ganzoo train', or a checkpoint file")
+    p.add_argument("--n", type=int, help="generated samples (default: zoo.yaml metrics.n_eval)")
+    p.add_argument("--evaluator", help="evaluator name or .pt path (default: the data set's; see "
+                                       "'ganzoo evaluator list')")
+    p.add_argument("--dataset", help="real data to compare with (default: the run's)")
+    p.add_argument("--seed", type=int, help="sampling seed (default: zoo.yaml metrics.seed)")
+    p.add_argument("--batch-size", type=int, help="images per batch (default: zoo.yaml metrics.batch_size)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--inception-weights", metavar="PATH", help="InceptionV3 weights file (inception-v3 only)")
+    p.add_argument("--config", help="zoo file (default: the zoo's zoo.yaml)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Load the run's model, score it, print the scores and their protocol."""
+    from ganzoo.cli import console, err_console
+    from ganzoo.config import load_zoo
+    from ganzoo.environment import resolve_device
+    from ganzoo.errors import ConfigError, GanzooError
+    from ganzoo.metrics import evaluate
+
+    for flag, value in (("--n", args.n), ("--batch-size", args.batch_size)):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag} {value}: must be a positive number")
+    zoo = load_zoo(args.config)
+    device = resolve_device(args.device)
+    try:
+        from ganzoo.checkpoint import load_model
+    except ImportError:
+        raise GanzooError("ganzoo eval needs the training harness (ganzoo.checkpoint), which this installation "
+                          "lacks; reinstall ganzoo") from None
+    model, meta = load_model(args.run, device=str(device))
+    dataset = args.dataset or meta.get("dataset") or "mnist-embedded"
+    seed = args.seed if args.seed is not None else zoo.section("metrics")["seed"]
+    progress = None
+    if not args.json:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=err_console, transient=True)
+    with progress if progress is not None else _nothing():
+        scores = evaluate(model, dataset=dataset, evaluator=args.evaluator, n=args.n, seed=seed,
+                          batch_size=args.batch_size, device=str(device), progress=progress, zoo=zoo,
+                          inception_weights=args.inception_weights)
+    result = result_object(scores, conditional=bool(model.conditional), run=str(args.run),
+                           model=meta.get("model") or getattr(model, "name", ""))
+    if args.json:
+        print(json.dumps(result, indent=2, allow_nan=False))
+        return 0
+    console.print(scores_table(result))
+    console.print(protocol_table(result["protocol"]))
+    if result.get("intra_fid_note"):
+        err_console.print(f"[yellow]note:[/] {result['intra_fid_note']}", highlight=False)
+    return 0
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def result_object(scores: dict[str, Any], *, conditional: bool, run: str = "", model: str = "") -> dict[str, Any]:
+    """The JSON object ``ganzoo eval --json`` prints: scores (class accuracy/intra-FID only if conditional), protocol."""
+    keep = ["fid", "inception_score", "inception_score_std", "kid", "kid_std", "class_distribution"]
+    if conditional:
+        keep += ["class_accuracy", "intra_fid", "intra_fid_per_class", "intra_fid_note"]
+    out: dict[str, Any] = {"run": run, "model": model, "conditional": conditional}
+    out.update({k: scores[k] for k in keep if k in scores})
+    out["protocol"] = scores["protocol"]
+    return out
+
+
+def scores_table(result: dict[str, Any]) -> Table:
+    """A rich table of the scores (mean ± std where there is one)."""
+    table = Table(title=f"scores — {result.get('model') or result.get('run')}")
+    table.add_column("score")
+    table.add_column("value", justify="right")
+    for key, label, fmt in ROWS:
+        if key not in result:
+            continue
+        value = result[key]
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            text = "—"
+        else:
+            text = fmt.format(value)
+            if result.get(f"{key}_std") is not None:
+                text += " ± " + fmt.format(result[f"{key}_std"])
+        table.add_row(label, text)
+    shares = result.get("class_distribution")
+    if shares:
+        table.add_row("rarest class share", f"{min(shares):.1%} (class {shares.index(min(shares))})")
+    return table
+
+
+def protocol_table(protocol: dict[str, Any]) -> Table:
+    """A rich table of how the scores were measured."""
+    table = Table(title="protocol")
+    table.add_column("setting")
+    table.add_column("value")
+    for key, value in protocol.items():
+        table.add_row(key, str(value))
+    return table
