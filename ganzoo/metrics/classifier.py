@@ -251,7 +251,8 @@ def load_classifier(path: str | os.PathLike, *, expected_sha256: str | None = No
         raise EvaluatorError(f"{str(path)!r} is not a ganzoo classifier evaluator (format {FORMAT!r}); "
                              "create one with 'ganzoo evaluator fit DATASET'")
     arch = blob["architecture"]
-    net = ClassifierNet(arch["in_channels"], arch["num_classes"], tuple(arch["widths"]), arch["dropout"])
+    with torch.random.fork_rng(devices=[]):  # the throw-away random init must not move the caller's RNG
+        net = ClassifierNet(arch["in_channels"], arch["num_classes"], tuple(arch["widths"]), arch["dropout"])
     net.load_state_dict(blob["state_dict"])
     return ClassifierEvaluator(net, name=name or path.stem, image_shape=tuple(blob["image_shape"]),
                                num_classes=arch["num_classes"], sha256=digest, record=blob.get("record") or {})

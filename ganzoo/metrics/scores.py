@@ -342,13 +342,24 @@ def evaluate(model: Any, *, dataset: str = "mnist-embedded", evaluator: "str | E
     The model samples on its own device (left where it is, its train/eval mode and the global RNG restored);
     the evaluator runs on ``device``. Real statistics are cached under ``cache_dir`` (default ``<cache>/real-stats``).
     """
-    from ganzoo.data import to_uint8
     from ganzoo.environment import resolve_device
+
+    dev = resolve_device(device)
+    model_device = getattr(model, "device", torch.device("cpu"))
+    cuda = sorted({d.index or 0 for d in (dev, model_device) if d.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda):  # building evaluators and sampling never move the caller's RNG
+        return _evaluate(model, dataset, evaluator, n, seed, batch_size, dev, cache_dir, progress, zoo,
+                         inception_weights)
+
+
+def _evaluate(model: Any, dataset: str, evaluator: Any, n: int | None, seed: int, batch_size: int | None,
+              dev: torch.device, cache_dir: Any, progress: Any, zoo: Any, inception_weights: str | None
+              ) -> dict[str, Any]:
+    from ganzoo.data import to_uint8
 
     cfg = _settings(zoo)
     n = int(cfg["n_eval"] if n is None else n)
     bs = int(batch_size or cfg["batch_size"])
-    dev = resolve_device(device)
     name = evaluator if evaluator is not None else dataset_evaluator(dataset, zoo)
     options = {"weights": inception_weights} if inception_weights and name == "inception-v3" else {}
     ev = load_evaluator(name, **options).to(dev)
