@@ -125,6 +125,13 @@ def test_class_accuracy_of_held_out_real_images_equals_the_evaluators_accuracy(m
     assert scores["intra_fid"] is not None and scores["intra_fid"] >= 0
 
 
+def test_class_accuracy_is_withheld_when_the_evaluator_predicts_other_classes(mnist: ImageData, evaluator) -> None:
+    five = ImageData("five-classes", mnist.images[::5], mnist.labels[::5] % 5, 5)
+    real = real_statistics(evaluator, five, use_cache=False)
+    scores = score_images(five.images, real, evaluator, labels=five.labels)
+    assert scores["class_accuracy"] is None and "does not predict the 5 classes" in scores["class_accuracy_note"]
+
+
 def test_our_float64_fid_agrees_with_torchmetrics_own_compute(halves, evaluator) -> None:
     real, images, _ = halves
     scorer = Scorer(evaluator, real)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 from typing import Any
@@ -65,7 +66,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=err_console, transient=True)
-    with progress if progress is not None else _nothing():
+    with progress if progress is not None else contextlib.nullcontext():
         scores = evaluate(model, dataset=dataset, evaluator=args.evaluator, n=args.n, seed=seed,
                           batch_size=args.batch_size, device=str(device), progress=progress, zoo=zoo,
                           inception_weights=args.inception_weights)
@@ -76,24 +77,17 @@ def run_eval(args: argparse.Namespace) -> int:
         return 0
     console.print(scores_table(result))
     console.print(protocol_table(result["protocol"]))
-    if result.get("intra_fid_note"):
-        err_console.print(f"[yellow]note:[/] {result['intra_fid_note']}", highlight=False)
+    for note in ("class_accuracy_note", "intra_fid_note"):
+        if result.get(note):
+            err_console.print(f"[yellow]note:[/] {result[note]}", highlight=False)
     return 0
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def result_object(scores: dict[str, Any], *, conditional: bool, run: str = "", model: str = "") -> dict[str, Any]:
     """The JSON object ``ganzoo eval --json`` prints: scores (class accuracy/intra-FID only if conditional), protocol."""
     keep = ["fid", "inception_score", "inception_score_std", "kid", "kid_std", "class_distribution"]
     if conditional:
-        keep += ["class_accuracy", "intra_fid", "intra_fid_per_class", "intra_fid_note"]
+        keep += ["class_accuracy", "class_accuracy_note", "intra_fid", "intra_fid_per_class", "intra_fid_note"]
     out: dict[str, Any] = {"run": run, "model": model, "conditional": conditional}
     out.update({k: scores[k] for k in keep if k in scores})
     out["protocol"] = scores["protocol"]

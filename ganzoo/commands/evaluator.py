@@ -50,11 +50,11 @@ def run_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     table = Table(title="ganzoo evaluators")
-    for col in ("name", "kind", "description"):
-        table.add_column(col)
+    for col in ("name", "kind", "description", "status"):
+        table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r["name"], r["kind"] if r["kind"] == "fitted" else f"{r['kind']} ({r['dist']})",
-                      r["description"] + (f"\n{r['path']}" if r.get("path") else ""))
+                      r["description"], r["status"])
     console.print(table)
     return 0
 

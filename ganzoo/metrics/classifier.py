@@ -225,8 +225,9 @@ class ClassifierEvaluator(Evaluator):
         return self.net(scale_input(images))
 
     def protocol(self) -> dict[str, Any]:
-        """Name, weights hash, feature width, resize, and the classifier's held-out accuracy."""
-        return {**super().protocol(), "evaluator_heldout_accuracy": self.record.get("heldout_accuracy")}
+        """Name, weights hash, feature width, resize, and the classifier's training data and held-out accuracy."""
+        return {**super().protocol(), "evaluator_trained_on": self.record.get("dataset"),
+                "evaluator_heldout_accuracy": self.record.get("heldout_accuracy")}
 
 
 def load_classifier(path: str | os.PathLike, *, expected_sha256: str | None = None,

@@ -124,19 +124,20 @@ def list_evaluators() -> list[dict[str, Any]]:
              "plugin": h.table("evaluators")[n].plugin, "dist": h.table("evaluators")[n].dist}
             for n in h.names("evaluators")]
     for row in rows:
+        row["status"] = "ready"
         if row["name"] == "inception-v3":
-            from ganzoo.metrics.inception import find_weights
+            from ganzoo.metrics import inception
 
             try:
-                row["weights"] = str(find_weights())
-            except EvaluatorError as exc:
-                row["weights"] = None
-                row["description"] += f" — weights missing: {str(exc).split('. Offline')[0]}"
+                row["status"] = f"weights: {inception.find_weights()}"
+            except EvaluatorError:
+                row["status"] = (f"weights missing: download {inception.URL} into "
+                                 f"{inception.hub_weights_path().parent} or set ${inception.WEIGHTS_ENV}")
     for name, rec in fitted_evaluators().items():
         acc = rec.get("heldout_accuracy")
         desc = f"classifier fitted on {rec.get('dataset')}" + (f", held-out accuracy {acc:.2%}" if acc else "")
         rows.append({"name": name, "kind": "fitted", "description": desc, "path": rec["path"],
-                     "sha256": rec.get("sha256")})
+                     "sha256": rec.get("sha256"), "status": f"file: {rec['path']}"})
     return rows
 
 

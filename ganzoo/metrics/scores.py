@@ -103,6 +103,8 @@ class Scorer:
         self.shared = _SharedForward(evaluator)
         features = _Head(self.shared, 0, evaluator.num_features)
         logits = _Head(self.shared, 1, int(real.logits.shape[1]))
+        # normalize=False for all three: images arrive as uint8 already. (With a custom feature module FID and KID
+        # ignore ``normalize``, but InceptionScore would still multiply the images by 255.)
         with warnings.catch_warnings():  # "will save all extracted features in buffer": intended, we need them
             warnings.filterwarnings("ignore", message=".*save all extracted features.*")
             self.fid = FrechetInceptionDistance(feature=features, reset_real_features=False, normalize=False)
@@ -155,8 +157,13 @@ class Scorer:
             out["class_distribution"] = (torch.bincount(preds, minlength=k).double() / n).tolist()
         if self.labels:
             labels = torch.cat(self.labels)
-            if k:
+            if k and k == self.real.info.get("num_classes"):
                 out["class_accuracy"] = float((preds == labels).double().mean())
+            else:
+                out["class_accuracy"] = None
+                out["class_accuracy_note"] = (
+                    f"evaluator {self.evaluator.name!r} does not predict the {self.real.info.get('num_classes')} "
+                    f"classes of {self.real.info.get('dataset')!r}; fit one with 'ganzoo evaluator fit'")
             out.update(self._intra_fid(labels))
         for key in ("fid", "inception_score", "kid"):
             if not math.isfinite(out[key]):
