@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -172,7 +173,7 @@ def test_missing_inception_weights_name_the_file_the_url_and_where_to_put_them(n
 
 def test_inception_weights_are_found_by_path_env_and_hub_cache(no_downloads, random_inception_weights,
                                                                 monkeypatch) -> None:
-    assert inception.find_weights(random_inception_weights) == inception.Path(random_inception_weights)
+    assert inception.find_weights(random_inception_weights) == Path(random_inception_weights)
     monkeypatch.setenv(inception.WEIGHTS_ENV, random_inception_weights)
     assert str(inception.find_weights()) == random_inception_weights
     monkeypatch.delenv(inception.WEIGHTS_ENV)
