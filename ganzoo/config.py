@@ -44,6 +44,10 @@ SECTIONS: dict[str, Any] = {
         "keep_checkpoints": 3,
         "log_every": 50,
         "sample_grid": 64,
+        # Where the images live while training: auto (on the device if they fit), device or stream.
+        "data_placement": "auto",
+        # Options of the data set's loader (see `ganzoo datasets`), e.g. {attribute: Blond_Hair} for celeba.
+        "dataset_options": MapOf(None),
     },
     # Per data set settings: which evaluator scores it (metrics), and loader options.
     "datasets": MapOf({"evaluator": "", "description": ""}),
@@ -72,6 +76,7 @@ SECTION_CHOICES: dict[str, Any] = {
     "train.keep_checkpoints": Range(1, 1000),
     "train.log_every": Range(1, None),
     "train.sample_grid": Range(1, 4096),
+    "train.data_placement": ("auto", "device", "stream"),
     "metrics.n_eval": Range(1, None),
     "metrics.batch_size": Range(1, None),
     "metrics.is_splits": Range(1, 1000),

@@ -1,9 +1,12 @@
 """Image data sets: the embedded MNIST (offline default) and, through plugins, torchvision data sets."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import torch
 
@@ -82,3 +85,125 @@ def embedded_mnist() -> ImageData:
     torch.save({"images": images, "labels": labels}, tmp)
     os.replace(tmp, path)
     return ImageData("mnist-embedded", images, labels, 10, [str(i) for i in range(10)])
+
+
+# -- the registry of data sets (filled by plugins through the register_datasets hook) ---------------------------
+def list_datasets(pattern: str | None = None) -> list[str]:
+    """Names of the registered data sets, sorted, optionally filtered by an fnmatch ``pattern``."""
+    from ganzoo.registry import host
+
+    return host().names("datasets", pattern)
+
+
+def load_dataset(name: str, root: str | os.PathLike | None = None, download: bool = False,
+                 **options: Any) -> ImageData:
+    """Load the registered data set ``name`` into memory (``root``: its folder; ``download`` only when asked).
+
+    ``options`` go to the data set's loader (see ``ganzoo datasets``), except ``classes`` (a list of class
+    indices or names), which every labelled data set accepts: keep only those classes, relabelled 0..k-1.
+    """
+    from ganzoo.registry import host
+
+    classes = options.pop("classes", None)
+    entry = host().get("datasets", name)
+    accepted = dataset_options(entry.obj)
+    unknown = sorted(set(options) - set(accepted)) if accepted is not None else []
+    if unknown:
+        raise DataError(f"data set {name!r} takes no option {', '.join(map(repr, unknown))}; it takes: "
+                        f"{', '.join(accepted) or 'none'}")
+    data = entry.obj(root=data_root(root), download=download, **options)
+    if not isinstance(data, ImageData):
+        raise DataError(f"data set {name!r} (plugin {entry.plugin!r}) returned {type(data).__name__}, "
+                        "not ganzoo.data.ImageData; fix the plugin's loader")
+    if len(data) == 0:
+        raise DataError(f"data set {name!r} is empty; check its folder {data_root(root)}")
+    return select_classes(data, classes) if classes is not None else data
+
+
+def select_classes(data: ImageData, classes: Any) -> ImageData:
+    """Only the images of ``classes`` (indices or class names; one or a list), relabelled 0..k-1 in that order."""
+    wanted = classes if isinstance(classes, (list, tuple)) else [classes]
+    names = data.class_names or []
+    index: list[int] = []
+    for c in wanted:
+        if isinstance(c, str) and c in names:
+            index.append(names.index(c))
+        elif isinstance(c, int) and not isinstance(c, bool) and 0 <= c < data.num_classes:
+            index.append(c)
+        else:
+            known = ", ".join(names) if names else f"0..{data.num_classes - 1}"
+            raise DataError(f"data set {data.name!r} has no class {c!r}; its classes: {known}")
+    if not index or len(set(index)) != len(index):
+        raise DataError(f"data set {data.name!r}: classes={classes!r} must name at least one class, each once")
+    lookup = torch.full((data.num_classes,), -1, dtype=torch.long)
+    lookup[torch.tensor(index)] = torch.arange(len(index))
+    new = lookup[data.labels]
+    keep = new >= 0
+    return ImageData(data.name, data.images[keep], new[keep], len(index),
+                     [names[i] for i in index] if names else None)
+
+
+def dataset_options(loader: Callable[..., Any]) -> list[str] | None:
+    """The keyword options a data set loader takes besides ``root`` and ``download`` (None: it takes any)."""
+    import inspect
+
+    try:
+        params = inspect.signature(loader).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.name not in ("root", "download") and p.kind is not p.VAR_POSITIONAL]
+
+
+def missing_files_error(name: str, folder: str | os.PathLike, missing: Iterable[str],
+                        root: str | os.PathLike | None = None) -> DataError:
+    """The error for a data set whose files are absent: names the files, the folder and the --download flag."""
+    missing = list(missing)
+    shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+    layout = ""
+    if root is not None:
+        try:
+            layout = f" (it looks in ROOT/{Path(folder).relative_to(root).as_posix()})"
+        except ValueError:
+            pass
+    return DataError(
+        f"data set {name!r} is not in {folder}: missing {shown}. Pass --download to fetch it (needs network), "
+        f"or copy the files there, or point --data-root (or ${DATA_ENV}) at another ROOT{layout}.")
+
+
+def cached_images(name: str, key: Any, build: Callable[[], ImageData]) -> ImageData:
+    """``build()`` once and keep the result as a uint8 tensor file in the cache; later calls with the same key load it.
+
+    ``key`` is any JSON-serialisable description of the source (files, sizes, options): a changed source
+    misses the cache. A damaged cache file is rebuilt, never trusted.
+    """
+    digest = hashlib.sha256(json.dumps([name, key], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    path = cache_dir() / "datasets" / f"{name}-{digest}.pt"
+    if path.is_file():
+        try:
+            blob = torch.load(path, weights_only=True)
+            return ImageData(blob["name"], blob["images"], blob["labels"], int(blob["num_classes"]),
+                             list(blob["class_names"]) if blob.get("class_names") else None)
+        except Exception:
+            path.unlink(missing_ok=True)
+    data = build()
+    blob = {"name": data.name, "images": data.images.contiguous(), "labels": data.labels,
+            "num_classes": data.num_classes, "class_names": data.class_names}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache only costs the next run the decoding time
+        pass
+    return data
+
+
+def file_fingerprint(paths: Iterable[Path]) -> list[list[Any]]:
+    """(name, size, mtime) of each file: the cache key of data decoded from those files."""
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append([str(p), st.st_size, int(st.st_mtime)])
+    return out

@@ -1,0 +1,201 @@
+"""Checkpoints: atomic writes, safe loading (``weights_only``), the last K kept, and the newest good one found.
+
+A checkpoint is one ``torch.save`` file holding plain containers and tensors only::
+
+    {"format": "ganzoo-checkpoint", "version": 1, "step": int, "config": {...}, "state": model.training_state(),
+     "rng": {...}, "data": {...}, "wall_seconds": float}
+
+so that ``torch.load(weights_only=True)`` reads it and no pickled code ever runs.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganzoo.errors import CheckpointError
+
+FORMAT = "ganzoo-checkpoint"
+VERSION = 1
+#: The folder of a run directory that holds its checkpoints.
+CHECKPOINT_DIR = "checkpoints"
+_NAME = re.compile(r"^step-(\d+)\.pt$")
+
+
+def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
+    """Where the checkpoint of ``step`` lives in ``run_dir``."""
+    return Path(run_dir) / CHECKPOINT_DIR / f"step-{step:08d}.pt"
+
+
+def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """A run's checkpoint files, oldest first (``run_dir`` may also be its ``checkpoints`` folder)."""
+    folder = _checkpoint_folder(Path(run_dir))
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name)) and p.is_file()]
+    return [p for _, p in sorted(found)]
+
+
+def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write ``payload`` atomically: a temporary file in the same folder, fsync, then rename over ``path``.
+
+    A crash or a kill at any moment leaves either the old file or the complete new one; a full or read-only disk
+    raises :class:`CheckpointError` and leaves every earlier checkpoint as it was.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise CheckpointError(f"cannot write checkpoint {path}: {_os_reason(exc)}. "
+                              f"{_os_fix(exc)} Earlier checkpoints in {path.parent} are untouched.") from None
+    return path
+
+
+def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` checkpoints of a run; returns the deleted files."""
+    files = list_checkpoints(run_dir)
+    doomed = files[:-keep] if keep > 0 else []
+    for p in doomed:
+        try:
+            p.unlink()
+        except OSError:
+            pass
+    return doomed
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and check one checkpoint file (tensors on CPU); a bad file is a :class:`CheckpointError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; pass a run folder or a step-*.pt file written by "
+                              "'ganzoo train'")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError from a truncated zip, EOFError, ...
+        text = f"{type(exc).__name__}: {exc}"
+        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+            raise CheckpointError(
+                f"checkpoint {path} holds pickled Python objects, which ganzoo never loads because they can run "
+                "code; it was not written by 'ganzoo train'. Use a checkpoint written by ganzoo") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} is truncated or damaged ({first}); delete it — with --resume "
+                              "ganzoo falls back to the newest good checkpoint of the run") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a ganzoo checkpoint (no '{FORMAT}' marker); pass a checkpoint "
+                              "written by 'ganzoo train'")
+    if blob.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint {path} has format version {blob.get('version')!r}; this ganzoo reads "
+                              f"version {VERSION}. Use the ganzoo version that wrote it")
+    for key in ("step", "config", "state"):
+        if key not in blob:
+            raise CheckpointError(f"checkpoint {path} lacks {key!r}; it is damaged or from another program")
+    return blob
+
+
+def newest_checkpoint(run_dir: str | os.PathLike, warn: bool = True) -> tuple[Path, dict[str, Any]]:
+    """The newest checkpoint of a run that loads cleanly, skipping (and warning about) damaged newer ones."""
+    files = list_checkpoints(run_dir)
+    if not files:
+        raise CheckpointError(f"{run_dir} holds no checkpoints ({CHECKPOINT_DIR}/step-*.pt); train it first with "
+                              "'ganzoo train', or pass a checkpoint file")
+    problems = []
+    for path in reversed(files):
+        try:
+            blob = read_checkpoint(path)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            if warn:
+                warnings.warn(f"skipping a bad checkpoint: {exc}", stacklevel=2)
+            continue
+        return path, blob
+    raise CheckpointError(f"no checkpoint of {run_dir} is usable:\n  " + "\n  ".join(problems))
+
+
+def resolve(path_or_run_dir: str | os.PathLike) -> tuple[Path, dict[str, Any]]:
+    """A checkpoint file, or the newest good checkpoint of a run folder, with its contents."""
+    path = Path(path_or_run_dir)
+    if path.is_dir():
+        return newest_checkpoint(path)
+    return path, read_checkpoint(path)
+
+
+def build_model(config: dict[str, Any]) -> Any:
+    """A freshly built model from a checkpoint's config (registry name, hyperparameters, image shape, classes)."""
+    from ganzoo.errors import UnknownNameError
+    from ganzoo.registry import host
+
+    try:
+        cls = host().get("models", config["model"]).obj
+    except UnknownNameError as exc:
+        raise CheckpointError(f"the checkpoint's model {config['model']!r} is not registered: {exc} Install the "
+                              "plugin that provides it") from None
+    return cls(dict(config.get("hparams") or {}), image_shape=tuple(config["image_shape"]),
+               num_classes=int(config["num_classes"]))
+
+
+def load_model(path_or_run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Any, dict[str, Any]]:
+    """The trained model of a run folder (its newest good checkpoint) or of a checkpoint file, in eval mode.
+
+    Returns ``(model, meta)``; ``meta`` holds ``model``, ``step``, ``dataset``, ``image_shape``, ``num_classes``,
+    ``class_names``, ``config`` and ``path``. The caller's random state is left untouched.
+    """
+    path, blob = resolve(path_or_run_dir)
+    config = blob["config"]
+    with torch.random.fork_rng(devices=[]):  # the throw-away initialisation must not move the caller's RNG
+        model = build_model(config)
+    try:
+        model.load_training_state(blob["state"], weights_only=True)
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit model {config['model']!r}: "
+                              f"{str(exc).splitlines()[0]}") from None
+    model.to(device).eval()
+    meta = {"model": config["model"], "step": int(blob["step"]), "dataset": config.get("dataset"),
+            "dataset_options": config.get("dataset_options") or {},
+            "image_shape": tuple(config["image_shape"]), "num_classes": int(config["num_classes"]),
+            "class_names": config.get("class_names"), "config": config, "path": str(path)}
+    return model, meta
+
+
+def _checkpoint_folder(path: Path) -> Path:
+    return path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() or path.name != CHECKPOINT_DIR else path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def _os_fix(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        return "Free disk space or pass another --out."
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "Pass a writable --out folder."
+    return "Check the folder and pass another --out if needed."

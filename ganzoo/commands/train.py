@@ -1,0 +1,80 @@
+"""``ganzoo train NAME``: train one model with the harness (also under ``torchrun`` for DDP)."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register the train sub-command."""
+    p = sub.add_parser(
+        "train", help="train one model (CPU, CUDA, --amp, --resume; torchrun for several GPUs)",
+        description="Train a registered model on a data set. The run folder gets config.yaml, checkpoints/, "
+                    "metrics.jsonl and samples/. Ctrl-C writes a checkpoint; --resume continues from the newest "
+                    "good one. Several GPUs or nodes: torchrun --nproc_per_node=N -m ganzoo train NAME ...")
+    p.add_argument("model", metavar="NAME", help="a registered model ('ganzoo list')")
+    p.add_argument("--dataset", help="data set ('ganzoo datasets'; default: zoo.yaml train.dataset)")
+    p.add_argument("--steps", type=int, help="training steps (default: zoo.yaml train.steps)")
+    p.add_argument("--batch-size", type=int, help="global batch size (default: the model's batch_size)")
+    p.add_argument("--seed", type=int, help="random seed (default: zoo.yaml train.seed)")
+    p.add_argument("--out", help="run folder (default: runs/NAME); with --name the folder that holds the run")
+    p.add_argument("--name", help="run name: the run folder is OUT/NAME (must stay inside OUT)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest good checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="start afresh in a folder that already holds a run")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--amp", nargs="?", const=True, default=False, metavar="bf16|fp16",
+                   help="mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA (or name the type)")
+    p.add_argument("--data-root", help="folder of the full data sets (default: $GANZOO_DATA or the cache)")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a data set loader option, e.g. attribute=Blond_Hair for celeba (see 'ganzoo datasets')")
+    p.add_argument("--download", action="store_true", help="download the data set if it is missing")
+    p.add_argument("--minutes", type=float, help="stop after this much training time (over resumes too)")
+    p.add_argument("--config", help="zoo file (default: the zoo's zoo.yaml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set dcgan.lr_g=1e-4 or --set train.sample_every=100")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no messages (scripts)")
+    p.set_defaults(func=run)
+
+
+def data_options(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings (values read as YAML scalars or lists) as a dict of loader options."""
+    from ganzoo.config import parse_set
+
+    out: dict[str, Any] = {}
+    for item in items:
+        path, value = parse_set(item)
+        out[".".join(path)] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and print where the run went."""
+    from ganzoo.cli import console, err_console
+    from ganzoo.harness import TrainingInterrupted, TrainOptions, train
+
+    opts = TrainOptions(model=args.model, dataset=args.dataset, steps=args.steps, batch_size=args.batch_size,
+                        seed=args.seed, out=args.out, name=args.name, resume=args.resume, device=args.device,
+                        amp=args.amp, overrides=args.overrides, config=args.config, data_root=args.data_root,
+                        download=args.download, quiet=args.quiet, dataset_options=data_options(args.data_option),
+                        max_seconds=args.minutes * 60 if args.minutes else None, overwrite=args.overwrite)
+    try:
+        summary = train(opts)
+    except TrainingInterrupted as exc:
+        if not args.quiet and _rank0():
+            err_console.print(f"interrupted at step {exc.step}; checkpoint: {exc.checkpoint}. Continue with the same "
+                              "command and --resume", highlight=False, soft_wrap=True)
+        return 128 + int(exc.signum)  # 130 after Ctrl-C, 143 after SIGTERM
+    if not args.quiet and _rank0():
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in summary["losses"].items())
+        console.print(f"trained {summary['model']} for {summary['steps']} steps on {summary['dataset']} "
+                      f"({summary['images_per_second']:,.0f} img/s on {summary['device']}); {losses}\n"
+                      f"run folder: {summary['run_dir']}  checkpoint: {summary['checkpoint']}",
+                      highlight=False, soft_wrap=True)
+    return 0
+
+
+def _rank0() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+

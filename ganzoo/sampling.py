@@ -1,0 +1,133 @@
+"""Samples from a trained model: seeded batches, the label sweep grid, PNG grids and raw ``.npz`` arrays."""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganzoo.data import to_uint8
+from ganzoo.errors import ConfigError
+
+
+def _generator(model: Any, seed: int) -> torch.Generator:
+    return torch.Generator(device=model.device).manual_seed(int(seed))
+
+
+def check_label(model: Any, label: int | None) -> None:
+    """Reject a label the model cannot take (unconditional model, or out of range) with a clear error."""
+    if label is None:
+        return
+    if not model.conditional:
+        raise ConfigError(f"--label {label}: model {model.name!r} is unconditional; drop --label")
+    if not 0 <= int(label) < model.num_classes:
+        raise ConfigError(f"--label {label}: the model has classes 0..{model.num_classes - 1}")
+
+
+def sample_images(model: Any, n: int, *, label: int | None = None, seed: int = 0,
+                  batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` images in [-1, 1] on the CPU and their labels (all ``label``, else cycling 0..K-1 for conditional models).
+
+    Drawn from a generator seeded with ``seed``: the same seed gives the same images. The global RNG is untouched.
+    """
+    if n <= 0:
+        raise ConfigError(f"--n {n}: ask for at least one sample")
+    check_label(model, label)
+    labels = None
+    if model.conditional:
+        labels = torch.full((n,), int(label)) if label is not None else torch.arange(n) % model.num_classes
+    gen = _generator(model, seed)
+    out = []
+    with _frozen_rng(model):
+        for start in range(0, n, batch_size):
+            part = None if labels is None else labels[start:start + batch_size].to(model.device)
+            out.append(model.sample(min(batch_size, n - start), part, generator=gen).float().cpu())
+    return torch.cat(out), labels
+
+
+def label_sweep(model: Any, columns: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One row per class, ``columns`` images each; column j uses the same noise in every row (seeded by ``seed``).
+
+    Reading a column top to bottom shows what the label alone changes. Rows are in class order.
+    """
+    rows, labels = [], []
+    with _frozen_rng(model):
+        for k in range(model.num_classes):
+            # A fresh generator with the same seed per row: every row draws the same noise, only the label differs.
+            rows.append(model.sample(columns, torch.full((columns,), k, device=model.device),
+                                     generator=_generator(model, seed)).float().cpu())
+            labels.append(torch.full((columns,), k))
+    return torch.cat(rows), torch.cat(labels)
+
+
+def grid_images(model: Any, *, n: int = 64, label: int | None = None, seed: int = 0
+                ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """The images of a sample grid and its row length: a label sweep for conditional models without ``label``
+    (``n // classes`` columns, at least one), else ``n`` images in a square-ish grid."""
+    if model.conditional and label is None:
+        columns = max(1, n // model.num_classes)
+        images, labels = label_sweep(model, columns, seed)
+        return images, labels, columns
+    images, labels = sample_images(model, n, label=label, seed=seed)
+    return images, labels, max(1, math.ceil(math.sqrt(n)))
+
+
+def write_png(images: torch.Tensor, path: str | os.PathLike, nrow: int) -> Path:
+    """Save [-1, 1] images as one PNG grid (torchvision's ``save_image``, 2-pixel padding), written atomically."""
+    from torchvision.utils import save_image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
+    try:
+        save_image(to_uint8(images).float().div_(255), tmp, nrow=nrow, padding=2)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_npz(images: torch.Tensor, labels: torch.Tensor | None, path: str | os.PathLike) -> Path:
+    """Save [-1, 1] images as raw uint8 arrays: ``images`` (N, H, W, C) and ``labels`` (N,; -1 when unconditional)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = to_uint8(images).permute(0, 2, 3, 1).contiguous().numpy()
+    lab = labels.numpy().astype(np.int64) if labels is not None else np.full(len(pixels), -1, dtype=np.int64)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
+    try:
+        np.savez(tmp, images=pixels, labels=lab)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def save_grid(model: Any, path: str | os.PathLike, *, n: int = 64, label: int | None = None, seed: int = 0) -> Path:
+    """Write a PNG sample grid of ``model`` to ``path`` (the label sweep for conditional models; see :func:`grid_images`)."""
+    images, _, nrow = grid_images(model, n=n, label=label, seed=seed)
+    return write_png(images, path, nrow)
+
+
+def grid_size(image_shape: tuple[int, int, int], count: int, nrow: int, padding: int = 2) -> tuple[int, int]:
+    """(width, height) in pixels of a grid of ``count`` images with ``nrow`` per row (torchvision's layout)."""
+    _, h, w = image_shape
+    cols = min(nrow, count)
+    rows = math.ceil(count / cols)
+    return cols * (w + padding) + padding, rows * (h + padding) + padding
+
+
+class _frozen_rng:
+    """Run sampling without moving the global CPU/CUDA random state (so training continues identically)."""
+
+    def __init__(self, model: Any) -> None:
+        dev = model.device
+        self.fork = torch.random.fork_rng(devices=[dev.index or 0] if dev.type == "cuda" else [])
+
+    def __enter__(self) -> None:
+        self.fork.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.fork.__exit__(*exc)
