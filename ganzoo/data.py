@@ -139,6 +139,8 @@ def select_classes(data: ImageData, classes: Any) -> ImageData:
     lookup[torch.tensor(index)] = torch.arange(len(index))
     new = lookup[data.labels]
     keep = new >= 0
+    if not bool(keep.any()):
+        raise DataError(f"data set {data.name!r} has no images of classes {classes!r}")
     return ImageData(data.name, data.images[keep], new[keep], len(index),
                      [names[i] for i in index] if names else None)
 

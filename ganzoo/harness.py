@@ -311,8 +311,8 @@ class _Run:
         autocast = (torch.autocast(self.device.type, dtype=self.amp_dtype) if self.amp_dtype
                     else contextlib.nullcontext())
         start_step = self.step
-        t_start = time.perf_counter()
-        t_log, step_log = t_start, self.step
+        self.clock = clock = _Clock()
+        t_log, step_log = 0.0, self.step
         limit = opts.max_seconds
         time_up = limit is not None and self.wall_before >= limit
         last_losses: dict[str, float] = {}
@@ -325,7 +325,7 @@ class _Run:
                     losses = model.train_step(batch, self.step)
                 self.step += 1
                 watch.add(self.step, losses)
-                time_up = limit is not None and self.wall_before + time.perf_counter() - t_start >= limit
+                time_up = limit is not None and self.wall_before + clock.elapsed() >= limit
                 if ctx.enabled:  # every rank takes the same decision, or the collectives would hang
                     stop, time_up, bad = distributed.any_flag(ctx, self.stop_signal is not None, time_up,
                                                               watch.bad_now())
@@ -342,19 +342,19 @@ class _Run:
                 if s % every["log"] == 0 or final:
                     if watch.first_bad() is not None:
                         self._fail(watch)
-                    now = time.perf_counter()
+                    now = clock.elapsed()
                     ips = (s - step_log) * images_per_step / max(now - t_log, 1e-9)
                     last_losses = watch.means()
                     self._log({"step": s, "epoch": stream.epoch, "losses": last_losses,
                                "images_per_second": round(ips, 2),
-                               "wall_seconds": round(self.wall_before + now - t_start, 3)})
+                               "wall_seconds": round(self.wall_before + now, 3)})
                     if self.bar is not None:
                         self.bar.show(last_losses, ips)
                     t_log, step_log = now, s
                 if self.stop_signal is not None:
                     break
                 if every["checkpoint"] and s % every["checkpoint"] == 0 and not final:
-                    self._checkpoint(watch, t_start)
+                    self._checkpoint(watch)
                 if every["sample"] and s % every["sample"] == 0 and not final:
                     self._sample()
                 if every["callback"] and s % every["callback"] == 0:
@@ -362,12 +362,12 @@ class _Run:
                     last_callback = s
         except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread: stop where we are
             if not ctx.enabled and self.step > self.last_checkpoint_step:
-                self._checkpoint(watch, t_start, partial=True)
+                self._checkpoint(watch, partial=True)
             raise TrainingInterrupted(self.step, str(self.last_checkpoint) if self.last_checkpoint else None) \
                 from None
-        wall = time.perf_counter() - t_start
+        wall = clock.elapsed()
         if self.step > self.last_checkpoint_step or self.last_checkpoint is None:
-            self._checkpoint(watch, t_start)
+            self._checkpoint(watch)
         if self.stop_signal is not None:
             raise TrainingInterrupted(self.step, str(self.last_checkpoint), self.stop_signal)
         self._sample()
@@ -381,7 +381,7 @@ class _Run:
         return {"run_dir": str(self.run_dir), "model": self.model_name, "dataset": cfg["dataset"],
                 "steps": self.step, "batch_size": cfg["batch_size"], "seed": cfg["seed"],
                 "images_per_second": trained * images_per_step / wall if trained and wall > 0 else 0.0,
-                "wall_seconds": wall, "losses": last_losses, "checkpoint": str(self.last_checkpoint),
+                "wall_seconds": wall, "callback_seconds": clock.excluded, "losses": last_losses, "checkpoint": str(self.last_checkpoint),
                 "device": str(self.device), "world_size": ctx.world_size, "amp": cfg["amp"]}
 
     # -- writing ----------------------------------------------------------------------------------------------
@@ -393,7 +393,7 @@ class _Run:
         raise TrainingError(f"step {step}: loss {name!r} is {value} — training stopped; {where}. Lower the learning "
                             f"rate (--set {self.model_name}.lr...=...), or turn off --amp, and train again")
 
-    def _checkpoint(self, watch: "_LossWatch", t_start: float, partial: bool = False) -> None:
+    def _checkpoint(self, watch: "_LossWatch", partial: bool = False) -> None:
         if watch.first_bad() is not None:
             self._fail(watch)
         rng = _rng_state(self.device)
@@ -404,7 +404,7 @@ class _Run:
             payload = {"step": self.step, "config": self.config, "state": self.model.training_state(),
                        "rng": rng, "rank_rng": everyone if self.ctx.enabled else None,
                        "data": self.stream.state_dict(),
-                       "wall_seconds": self.wall_before + time.perf_counter() - t_start,
+                       "wall_seconds": self.wall_before + self.clock.elapsed(),
                        "partial_step": partial, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
             try:
                 save_checkpoint(payload, path)
@@ -438,7 +438,8 @@ class _Run:
             return
         py, npy = random.getstate(), np.random.get_state()
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), distributed.unwrapped(self.model) as model:
+        with self.clock.paused(), torch.random.fork_rng(devices=devices), \
+                distributed.unwrapped(self.model) as model:
             try:
                 self.opts.callback(self.step, model)
             finally:
@@ -471,6 +472,25 @@ class _Run:
         if not self.main or (opts.quiet and opts.progress is None):
             return contextlib.nullcontext(None)
         return _Bar.open(opts.progress, f"{self.model_name}", self.config["steps"], self.step)
+
+
+class _Clock:
+    """Training time: wall time since the start, less the time spent in callbacks (scoring is not training)."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.excluded = 0.0
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start - self.excluded
+
+    @contextlib.contextmanager
+    def paused(self) -> Any:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.excluded += time.perf_counter() - t
 
 
 # -- progress -----------------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def load_cifar10(root: Path, download: bool = False, split: str = "train") -> Im
     needed = [f for f, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
     if not download:
         _require("cifar10", folder, needed, root)
-    ds = _torchvision("cifar10", folder, lambda: CIFAR10(str(root), train=train, download=download))
+    ds = _torchvision("cifar10", folder, lambda: CIFAR10(str(root), train=train, download=download), download)
     images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
     return ImageData("cifar10", images, torch.as_tensor(ds.targets, dtype=torch.long), len(ds.classes),
                      list(ds.classes))
@@ -78,7 +78,8 @@ def load_celeba(root: Path, download: bool = False, split: str = "train", attrib
     needed = [f for _, _, f in CelebA.file_list if not f.endswith(".zip")] + ["img_align_celeba/"]
     if not download:
         _require("celeba", folder, needed, root)
-    ds = _torchvision("celeba", folder, lambda: CelebA(str(root), split=split, target_type="attr", download=download))
+    ds = _torchvision("celeba", folder, lambda: CelebA(str(root), split=split, target_type="attr",
+                                                       download=download), download)
     names = [n for n in ds.attr_names if n]
     if attribute not in names:
         raise DataError(f"celeba has no attribute {attribute!r}; choose one of {', '.join(names)} "
@@ -130,7 +131,7 @@ def _idx_data(name: str, cls: type, root: Path, download: bool, split: str, clas
     folder = Path(root) / cls.__name__ / "raw"
     if not download:
         _require(name, folder, [os.path.splitext(f)[0] for f, _ in cls.resources], root)
-    ds = _torchvision(name, folder, lambda: cls(str(root), train=train, download=download))
+    ds = _torchvision(name, folder, lambda: cls(str(root), train=train, download=download), download)
     return ImageData(name, ds.data.unsqueeze(1).contiguous(), ds.targets.long(), len(class_names), class_names)
 
 
@@ -152,16 +153,17 @@ def _require(name: str, folder: Path, files: list[str], root: Path) -> None:
         raise missing_files_error(name, folder, missing, root)
 
 
-def _torchvision(name: str, folder: Path, build: Callable[[], Any]) -> Any:
+def _torchvision(name: str, folder: Path, build: Callable[[], Any], download: bool) -> Any:
     """Run a torchvision constructor, turning its not-found and download failures into a :class:`DataError`."""
     try:
         return build()
-    except RuntimeError as exc:
-        raise DataError(f"{name}: torchvision could not read the files in {folder}: {exc}. Delete the damaged "
+    except (RuntimeError, OSError) as exc:  # URLError is an OSError: no network, refused, not found
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if download:
+            raise DataError(f"{name}: the download into {folder} failed ({reason}); check the network, or copy the "
+                            "files there and run without --download") from None
+        raise DataError(f"{name}: torchvision could not read the files in {folder} ({reason}); delete the damaged "
                         "files and pass --download, or copy intact ones there") from None
-    except OSError as exc:  # URLError is an OSError: no network, refused, not found
-        raise DataError(f"{name}: download failed ({exc}); check the network, or copy the files into {folder} and "
-                        "run without --download") from None
 
 
 def _decode_all(files: list[Path], channels: int, size: int) -> torch.Tensor:
