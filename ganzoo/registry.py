@@ -74,7 +74,7 @@ class PluginHost:
         if self._loaded:
             return
         self._loaded = True
-        blocked = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+        blocked = {_normalize(n) for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
         eps = sorted(
             metadata.entry_points(group=ENTRY_POINT_GROUP),
             key=lambda ep: (_dist_name(ep) != "ganzoo", _dist_name(ep), ep.name),
@@ -94,21 +94,33 @@ class PluginHost:
                 self.plugins[f"{ep.name}@{dist}"] = info
                 continue
             self.plugins[ep.name] = info
-            if ep.name in blocked or dist in blocked:
+            if _normalize(ep.name) in blocked or _normalize(dist) in blocked:
                 info.blocked = True
                 continue
             try:
                 module = ep.load()
+            except BaseException as exc:  # a broken plugin never breaks the host (not even by sys.exit)
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                info.errors.append(f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}{_where(exc)}")
+                continue
+            try:
                 self.pm.register(module, name=ep.name)
-            except Exception as exc:  # a broken plugin never breaks the host
-                info.errors.append(f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # pluggy refuses e.g. a hook with the wrong argument names
+                info.errors.append(f"cannot register {ep.value!r}: {type(exc).__name__}: {exc}")
                 continue
             self._check_hooks(info, module)
 
     def register_plugin(self, plugin: object, name: str, dist: str = "(in-process)", version: str = "") -> None:
-        """Register a plugin object without installing it (tests, notebooks)."""
+        """Register a plugin object without installing it (tests, notebooks); undo with :meth:`unregister_plugin`."""
         self.load()
-        self.pm.register(plugin, name=name)
+        if name in self.plugins or self.pm.has_plugin(name):
+            raise PluginError(f"a plugin named {name!r} is already registered; choose another name or "
+                              "unregister_plugin() it first")
+        try:
+            self.pm.register(plugin, name=name)
+        except Exception as exc:
+            raise PluginError(f"cannot register plugin {name!r}: {type(exc).__name__}: {exc}") from None
         info = PluginInfo(name, dist, version, repr(plugin))
         self.plugins[name] = info
         self._check_hooks(info, plugin)
@@ -132,6 +144,12 @@ class PluginHost:
             hint = f" Did you mean {close[0]!r}?" if close else ""
             info.errors.append(f"implements unknown hook {n!r}.{hint}")
         info.hooks = sorted(n for n in impls if n in KINDS.values())
+        unmarked = [n for n in KINDS.values() if n not in impls and callable(getattr(plugin, n, None))]
+        for n in unmarked:
+            info.errors.append(f"defines {n}() but does not mark it with @ganzoo.hookimpl, so ganzoo never calls it")
+        if not impls and not unmarked:
+            info.errors.append(f"implements no ganzoo hook; define one of {', '.join(KINDS.values())} "
+                               "marked with @ganzoo.hookimpl")
 
     # -- tables --------------------------------------------------------------------------------------
     def table(self, kind: str) -> dict[str, Entry]:
@@ -145,25 +163,27 @@ class PluginHost:
         tables: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         for kind, hook_name in KINDS.items():
             hook = getattr(self.pm.hook, hook_name)
-            for impl in reversed(hook.get_hookimpls()):  # pluggy keeps them last-registered-first
+            # get_hookimpls() lists the plugins in registration order: ganzoo's own first, so that a name taken
+            # twice stays with the plugin that registered it first and the later one is reported.
+            for impl in hook.get_hookimpls():
                 info = self.plugins.get(impl.plugin_name)
                 if info is None or info.blocked:
                     continue
                 register = self._make_register(kind, info, tables[kind])
                 try:
                     impl.function(register=register)
-                except Exception as exc:
-                    info.errors.append(f"{hook_name} raised {type(exc).__name__}: {exc}")
-                    tb = traceback.format_exc(limit=3)
-                    info.errors.append(tb.strip().splitlines()[-2].strip() if tb else "")
+                except Exception as exc:  # the registrations made before the error are kept
+                    info.errors.append(f"{hook_name} raised {type(exc).__name__}: {exc}{_where(exc)}")
         return tables
 
     def _make_register(self, kind: str, info: PluginInfo, table: dict[str, Entry]) -> Callable[..., None]:
+        # A bad registration is recorded on the plugin and skipped: its other registrations still count.
         def add(name: str, obj: Any, description: str) -> None:
             if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.\-]*", name):
-                raise PluginError(
+                info.errors.append(
                     f"{kind[:-1]} name {name!r} is invalid: use lower-case letters, digits, '-', '_' or '.'"
                 )
+                return
             if name in table:
                 owner = table[name]
                 info.errors.append(
@@ -178,15 +198,21 @@ class PluginHost:
                 from ganzoo.model import GenerativeModel
 
                 if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
-                    raise PluginError(f"register() expects a GenerativeModel subclass, got {cls!r}")
+                    info.errors.append(f"register() expects a ganzoo.GenerativeModel subclass, got {cls!r}; "
+                                       "the registration was ignored")
+                    return
                 model_name = name or getattr(cls, "name", None)
                 if not model_name:
-                    raise PluginError(f"{cls.__name__} has no 'name'; set the class attribute or pass name=")
+                    info.errors.append(f"{cls.__name__} has no 'name'; set the class attribute or pass name=")
+                    return
                 add(model_name, cls, cls.summary())
 
             return register_model
 
         def register_other(name: str, obj: Any, description: str = "") -> None:
+            if not callable(obj):
+                info.errors.append(f"{kind[:-1]} {name!r}: register() expects a callable, got {obj!r}")
+                return
             add(name, obj, description)
 
         return register_other
@@ -220,6 +246,19 @@ class PluginHost:
         """Plugins that failed to import, raised in a hook, or registered a taken name."""
         self.table("models")
         return [p for p in self.plugins.values() if p.errors]
+
+
+def _normalize(name: str) -> str:
+    """A plugin or distribution name compared the way pip does: case and runs of '-', '_', '.' ignored."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
+
+
+def _where(exc: BaseException) -> str:
+    """`` (at FILE:LINE)`` of the innermost frame of ``exc``'s traceback ('' without one)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" (at {exc.filename}:{exc.lineno})"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
 def _dist_name(ep: metadata.EntryPoint) -> str:
