@@ -115,8 +115,10 @@ class BatchStream:
 
     def _loader(self) -> torch.utils.data.DataLoader:
         ds = _IndexBatches(self.data, [self._indices(k) for k in range(self.offset, self.batches_per_epoch)])
+        # Its own generator: a DataLoader draws a worker seed per epoch, which must not move the global RNG.
         return torch.utils.data.DataLoader(ds, batch_size=None, shuffle=False, num_workers=self.workers,
-                                           pin_memory=self.device.type == "cuda")
+                                           pin_memory=self.device.type == "cuda",
+                                           generator=torch.Generator().manual_seed(self.epoch))
 
 
 class _IndexBatches(torch.utils.data.Dataset):

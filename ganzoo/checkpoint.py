@@ -68,9 +68,12 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
 
 
 def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` checkpoints of a run; returns the deleted files."""
+    """Delete all but the newest ``keep`` checkpoints of a run (and temporary files of killed writes)."""
     files = list_checkpoints(run_dir)
     doomed = files[:-keep] if keep > 0 else []
+    folder = _checkpoint_folder(Path(run_dir))
+    if folder.is_dir():  # temporary files of writes that were killed halfway
+        doomed += [p for p in folder.glob(".step-*.pt.tmp*") if not p.name.endswith(f".tmp{os.getpid()}")]
     for p in doomed:
         try:
             p.unlink()

@@ -317,9 +317,10 @@ class _Run:
         time_up = limit is not None and self.wall_before >= limit
         last_losses: dict[str, float] = {}
         last_callback = -1
+        stop = False  # under DDP only the decision all ranks agreed on counts
         model.train()
         try:
-            while (total is None or self.step < total) and not time_up:
+            while (total is None or self.step < total) and not time_up and not stop:
                 batch = next(stream)
                 with autocast:
                     losses = model.train_step(batch, self.step)
@@ -333,12 +334,14 @@ class _Run:
                         self._fail(watch)
                     if stop and self.stop_signal is None:
                         self.stop_signal = signal.SIGINT
-                elif eager_check and watch.bad_now():
-                    self._fail(watch)
+                else:
+                    if eager_check and watch.bad_now():
+                        self._fail(watch)
+                    stop = self.stop_signal is not None
                 if self.bar is not None:
                     self.bar.advance()
                 s = self.step
-                final = (total is not None and s >= total) or self.stop_signal is not None or time_up
+                final = (total is not None and s >= total) or stop or time_up
                 if s % every["log"] == 0 or final:
                     if watch.first_bad() is not None:
                         self._fail(watch)
@@ -351,7 +354,7 @@ class _Run:
                     if self.bar is not None:
                         self.bar.show(last_losses, ips)
                     t_log, step_log = now, s
-                if self.stop_signal is not None:
+                if stop:
                     break
                 if every["checkpoint"] and s % every["checkpoint"] == 0 and not final:
                     self._checkpoint(watch)
@@ -360,6 +363,8 @@ class _Run:
                 if every["callback"] and s % every["callback"] == 0:
                     self._callback(watch)
                     last_callback = s
+                if not ctx.enabled:  # a signal during the writing above stops before the next step
+                    stop = self.stop_signal is not None
         except KeyboardInterrupt:  # a second Ctrl-C, or one outside the main thread: stop where we are
             if not ctx.enabled and self.step > self.last_checkpoint_step:
                 self._checkpoint(watch, partial=True)
@@ -368,7 +373,7 @@ class _Run:
         wall = clock.elapsed()
         if self.step > self.last_checkpoint_step or self.last_checkpoint is None:
             self._checkpoint(watch)
-        if self.stop_signal is not None:
+        if stop and (total is None or self.step < total):
             raise TrainingInterrupted(self.step, str(self.last_checkpoint), self.stop_signal)
         self._sample()
         if opts.callback is not None and last_callback != self.step:
