@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,32 @@ from ganzoo.errors import ConfigError
 from ganzoo.model import Range
 
 CONFIG_ENV = "GANZOO_CONFIG"
+#: The most scalars and containers a zoo file may hold once its aliases are expanded (a YAML "billion laughs"
+#: document stays small on disk but explodes in memory when written out).
+MAX_NODES = 100_000
+
+
+class _Loader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that also reads ``1e-4`` and ``3E5`` as numbers (YAML 1.1 needs ``1.0e-4``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _yaml_load(text: str) -> Any:
+    """Parse YAML safely (no Python tags); every parser failure becomes a ``yaml.YAMLError``-like ValueError."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError:
+        raise
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except Exception as exc:  # e.g. a timestamp such as 2020-13-45 that is not a date
+        raise ValueError(f"{type(exc).__name__}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -104,15 +131,19 @@ def load_zoo(path: str | os.PathLike | None = None) -> "Zoo":
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = _yaml_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        parts = [getattr(exc, "context", None), getattr(exc, "problem", None)]
+        problem = ", ".join(str(p) for p in parts if p) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}{where}: not valid YAML for ganzoo: {problem}. "
                           "Plain YAML mappings only (no Python tags).") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not valid YAML for ganzoo: {exc}. Plain YAML mappings only.") from None
     if data is None:
         data = {}
+    _check_size(data, str(path))
     zoo = Zoo(data, str(path))
     zoo.validate()
     return zoo
@@ -135,6 +166,8 @@ class Zoo:
                               f"got {type(self.data).__name__}")
         allowed = ["models", *SECTIONS]
         for key, value in self.data.items():
+            if value is None and key in allowed:  # an empty section (every key commented out)
+                continue
             if key == "models":
                 self._validate_models(value)
             elif key in SECTIONS:
@@ -155,7 +188,8 @@ class Zoo:
                     raise self._err(f"models.{name}", "must be a mapping of hyperparameters")
                 continue
             cls = table[name].obj
-            _check(section or {}, cls.defaults, f"models.{name}", self, cls.choices, prefix="")
+            _check({} if section is None else section, cls.defaults, f"models.{name}", self, cls.choices,
+                   prefix="")
 
     # -- accessors -----------------------------------------------------------------------------------
     def section(self, name: str) -> dict[str, Any]:
@@ -191,8 +225,8 @@ def parse_set(item: Any) -> tuple[list[str], Any]:
     if not key.strip() or any(not p.strip() for p in parts):
         raise ConfigError(f"--set {item!r}: the key is empty or has an empty part; for example dcgan.lr=1e-4")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = _yaml_load(raw) if raw.strip() else ""
+    except (yaml.YAMLError, ValueError):
         value = raw
     scalars = (str, int, float, bool, type(None))
     if isinstance(value, list) and all(isinstance(v, scalars) for v in value):
@@ -234,7 +268,7 @@ def _unknown(key: Any, allowed: list, what: str) -> str:
 
 def _type_name(value: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            dict: "a mapping", list: "a list"}.get(type(value), type(value).__name__)
+            dict: "a mapping", list: "a list", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 def _check(value: Any, schema: Any, path: str, zoo: Zoo, choices: Mapping | None = None,
@@ -261,8 +295,14 @@ def _check(value: Any, schema: Any, path: str, zoo: Zoo, choices: Mapping | None
         return
     _check_scalar(value, schema, path, zoo)
     allowed = (choices or {}).get(key) if prefix is not None else SECTION_CHOICES.get(path)
-    if allowed is not None and value not in allowed:
-        what = str(allowed) if isinstance(allowed, Range) else "one of " + ", ".join(map(repr, allowed))
+    if allowed is None:
+        return
+    what = str(allowed) if isinstance(allowed, Range) else "one of " + ", ".join(map(repr, allowed))
+    if isinstance(value, list) and isinstance(allowed, Range):  # a Range bounds each item of a list
+        for i, item in enumerate(value):
+            if item not in allowed:
+                raise zoo._err(f"{path}[{i}]", f"{item!r} is not allowed; it must be {what}")
+    elif value not in allowed:
         raise zoo._err(path, f"{value!r} is not allowed; it must be {what}")
 
 
@@ -279,12 +319,43 @@ def _check_scalar(value: Any, default: Any, path: str, zoo: Zoo) -> None:
             raise zoo._err(path, "NaN is not allowed")
     elif isinstance(default, (list, tuple)):
         ok = isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value)
+        if ok and default:  # the items must have the type of the default's items (widths: integers)
+            for i, item in enumerate(value):
+                _check_scalar(item, default[0], f"{path}[{i}]", zoo)
     else:
         ok = isinstance(value, type(default))
     if not ok:
         raise zoo._err(path, f"must be {_type_name(default)}, got {value!r} ({_type_name(value)})")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > 1e12:
         raise zoo._err(path, f"{value!r} is out of range")
+
+
+def _check_size(data: Any, source: str) -> None:
+    """Refuse recursive aliases and documents that expand to more than :data:`MAX_NODES` nodes."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (dict, list)):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ConfigError(f"{source}: a YAML alias refers to itself (recursive anchor); write the values out")
+        active.add(key)
+        children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_NODES:
+                raise ConfigError(f"{source}: the document is too large once its aliases are expanded "
+                                  f"(more than {MAX_NODES:,} values); a zoo file holds settings, not data")
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    size(data)
 
 
 def _merge(defaults: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
