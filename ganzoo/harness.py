@@ -202,6 +202,10 @@ class _Run:
             self._check_resume_consistency(cfg)
             if opts.steps is not None:
                 cfg["steps"] = opts.steps
+            if opts.max_seconds is not None:
+                cfg["max_seconds"] = opts.max_seconds
+            if cfg.get("steps") is None and cfg.get("max_seconds") is None:
+                cfg["steps"] = tcfg["steps"]
             cfg["train"] = _plain(tcfg)
             cfg["world_size"] = self.ctx.world_size
             data = self._load_data(cfg["dataset"], cfg.get("dataset_options") or {})
@@ -313,7 +317,7 @@ class _Run:
         start_step = self.step
         self.clock = clock = _Clock()
         t_log, step_log = 0.0, self.step
-        limit = opts.max_seconds
+        limit = cfg.get("max_seconds")
         time_up = limit is not None and self.wall_before >= limit
         last_losses: dict[str, float] = {}
         last_callback = -1
