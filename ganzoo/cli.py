@@ -11,7 +11,7 @@ from ganzoo import __version__
 from ganzoo.errors import GanzooError
 
 # Sub-command modules under ganzoo.commands, in the order ``ganzoo --help`` lists them.
-COMMANDS = ["listing", "eval", "evaluator", "bench", "train", "sample", "datasets"]
+COMMANDS = ["listing", "eval", "evaluator", "bench", "train", "sample", "datasets", "new_plugin"]
 
 console = Console()
 err_console = Console(stderr=True)
