@@ -467,3 +467,29 @@ def test_tutorial_names_the_pieces_a_plugin_author_needs():
                    "train_step", "sample", "check_model", "ganzoo new-plugin", "GANZOO_DISABLE_PLUGINS",
                    "ganzoo plugins", "examples/ganzoo-lsgan", "python -m build", "twine upload"):
         assert needle in text, needle
+
+
+def _section(text: str, title: str) -> str:
+    start = text.index(f"## {title}")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def _blocks(text: str, language: str) -> list[str]:
+    parts = text.split(f"```{language}\n")[1:]
+    return [part.split("```", 1)[0] for part in parts]
+
+
+def test_the_tutorial_minimal_plugin_works_as_written(tmp_path, capsys, on_path):
+    text = DOCS.read_text(encoding="utf-8")
+    tomllib = pytest.importorskip("tomllib")
+    (toml,) = _blocks(_section(text, "The entry point"), "toml")
+    project = tomllib.loads(toml)["project"]
+    model, init = _blocks(_section(text, "A complete minimal plugin"), "python")
+    (module,) = set(project["entry-points"]["ganzoo"].values())
+    make_distribution(tmp_path, project["name"], "0.1.0", project["entry-points"]["ganzoo"],
+                      {f"{module}/model.py": model, f"{module}/__init__.py": init})
+    on_path(tmp_path)
+    assert listed(capsys)["mygan"]["distribution"] == "ganzoo-mygan"
+    check_model("mygan", image_shapes=SHAPES, hparams={"hidden": 16, "latent_dim": 8})
+    assert ganzoo.create_model("mygan", image_shape=(3, 32, 32), hidden=64).sample(2).shape == (2, 3, 32, 32)
