@@ -1,13 +1,15 @@
 """CGAN (Mirza & Osindero 2014): the class label's one-hot vector joins the generator's and discriminator's inputs."""
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from ganzoo import hookimpl
 from ganzoo.model import Range
 from ganzoo_builtin.gan import GAN
-from ganzoo_builtin.layers import NORMS, ConvDecoder, ConvEncoder, one_hot_maps, resolve_norm
+from ganzoo_builtin.layers import NORMS, ConvDecoder, ConvEncoder, mlp, one_hot_maps, resolve_norm
 
 
 class CGAN(GAN):
@@ -21,7 +23,8 @@ class CGAN(GAN):
     name = "cgan"
     conditional = True
     description = "CGAN (Mirza & Osindero 2014): label joins z in G and the image in D (MLP or conv)"
-    defaults = {**GAN.defaults, "arch": "mlp", "g_channels": 64, "d_channels": 64, "d_norm": "auto"}
+    defaults = {**GAN.defaults, "arch": "mlp", "g_channels": 64, "d_channels": 64, "d_norm": "auto",
+                "g_batch_norm": True}
     choices = {**GAN.choices, "arch": ("mlp", "conv"), "g_channels": Range(1, 4096), "d_channels": Range(1, 4096),
                "d_norm": ("auto", *NORMS)}
 
@@ -29,6 +32,10 @@ class CGAN(GAN):
         """MLP networks (``arch: mlp``) or a conv generator and a label-channel conv discriminator (``conv``)."""
         if self.hp.arch == "mlp":
             super().build_networks()
+            if self.hp.g_batch_norm:
+                pixels = math.prod(self.image_shape)
+                sizes = [self.hp.latent_dim + self.num_classes, *self.hp.g_widths, pixels]
+                self.G = nn.Sequential(mlp(sizes, nn.LeakyReLU(0.2), batch_norm=True), nn.Tanh())
             return
         channels = self.image_shape[0]
         self.G = nn.Sequential(

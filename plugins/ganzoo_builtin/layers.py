@@ -10,12 +10,15 @@ from ganzoo.errors import ConfigError
 NORMS = ("batch", "layer", "none")
 
 
-def mlp(sizes: list[int], act: nn.Module, dropout: float = 0.0) -> nn.Sequential:
-    """Linear layers of the given sizes with ``act`` (and optional dropout) between them."""
+def mlp(sizes: list[int], act: nn.Module, dropout: float = 0.0, batch_norm: bool = False) -> nn.Sequential:
+    """Linear layers of the given sizes with ``act`` (and optional BatchNorm before it, dropout after) between them."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
+        hidden = i < len(sizes) - 2
+        layers.append(nn.Linear(a, b, bias=not (hidden and batch_norm)))
+        if hidden:
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(b))
             layers.append(act)
             if dropout:
                 layers.append(nn.Dropout(dropout))
