@@ -73,9 +73,19 @@ def setup(device: torch.device) -> Context:
 
 
 def teardown(ctx: Context) -> None:
-    """Leave the process group if :func:`setup` created it."""
+    """Leave the process group if :func:`setup` created it, once every rank got here.
+
+    Call :func:`unwrap` on the model first: a DistributedDataParallel wrapper left alive holds the group, and gloo's
+    threads then die with the interpreter (an abort at exit).
+    """
     if ctx.owns_group and dist.is_initialized():
-        dist.destroy_process_group()
+        import gc
+
+        gc.collect()
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def barrier(ctx: Context) -> None:
@@ -93,6 +103,15 @@ def wrap_ddp(ctx: Context) -> Callable[[nn.Module], nn.Module]:
         return DistributedDataParallel(net, device_ids=ids)
 
     return wrap
+
+
+def unwrap(model: nn.Module) -> None:
+    """Put a model's DDP-wrapped networks back to the plain modules for good (the end of training)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    for attr, net in list(model.named_children()):
+        if isinstance(net, DistributedDataParallel):
+            setattr(model, attr, net.module)
 
 
 def unwrapped(model: nn.Module) -> "_Unwrapped":

@@ -99,9 +99,13 @@ def train(opts: TrainOptions) -> dict[str, Any]:
     images_per_second, wall_seconds, losses (the last logged), checkpoint (the final one) and device."""
     _check_options(opts)
     ctx = distributed.setup(resolve_device(opts.device))
+    run = _Run(opts, ctx)
     try:
-        return _Run(opts, ctx).execute()
+        return run.execute()
     finally:
+        if getattr(run, "model", None) is not None:
+            distributed.unwrap(run.model)
+        del run
         distributed.teardown(ctx)
 
 
