@@ -8,11 +8,12 @@ a minimal hand-written PyTorch loop of the same model and with the common refere
 - ``reference``: torchvision ``MNIST`` (the same 5,000 digits written as IDX files) through a ``DataLoader``
   (``shuffle=True``) with per-sample ``ToTensor`` + ``Normalize`` — the recipe of the source designs.
 
-Each variant trains a freshly built model (same seed) for ``GANZOO_BENCH_STEPS`` steps (default 200); images/s
-count the training loop only (model building and data loading excluded; the harness's own figure is its summary's).
-Targets: harness ≥ 95% of the hand loop and ≥ 2× the reference. ``test_peak_rss`` runs ``ganzoo train`` in a
-child process and records its peak resident memory. With ``--benchmark-disable`` every variant runs 3 steps once
-(a smoke run). Figures depend on the CPU threads (``OMP_NUM_THREADS``), recorded in ``extra_info``.
+Each round trains a freshly built model (same seed) with each loop in turn for ``GANZOO_BENCH_STEPS`` steps
+(default 200); images/s count the training loop only (model building and data loading excluded; the harness's
+figure is its summary's). Targets: harness ≥ 95% of the hand loop and ≥ 2× the reference; the ratios and every
+round's figures are in ``extra_info`` and printed (``-s``). ``test_peak_rss`` runs ``ganzoo train`` in a child process
+and records its peak resident memory. With ``--benchmark-disable`` each loop runs 3 steps once (a smoke run).
+Figures depend on the CPU threads (``OMP_NUM_THREADS``), recorded in ``extra_info``.
 """
 from __future__ import annotations
 
@@ -36,8 +37,6 @@ from ganzoo.model import Batch
 MODEL = "dcgan" if "dcgan" in ganzoo.list_models() else "gan"
 BATCH = 64
 TARGETS = {"hand-loop": 0.95, "reference": 2.0}
-#: images/s of each variant in this session (the best round), for the side-by-side table.
-RESULTS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
@@ -128,40 +127,33 @@ def run_reference(root: Path, steps: int) -> float:
     return steps * BATCH / (time.perf_counter() - t0)
 
 
-def _record(benchmark: Any, name: str, rates: list[float], steps: int) -> None:
-    best = max(rates)
-    RESULTS[name] = best
+@pytest.mark.benchmark(group="train-loop")
+def test_side_by_side(benchmark: Any, mnist_root: Path, tmp_path: Path) -> None:
+    """One round trains with each loop in turn (reference, hand loop, harness), so a busy machine slows all three
+    alike; the ratios use each loop's best round."""
+    steps = _steps(benchmark)
+    rates: dict[str, list[float]] = {"reference": [], "hand-loop": [], "harness": []}
+    rounds = iter(range(1000))
+
+    def one_round() -> None:
+        i = next(rounds)
+        rates["reference"].append(run_reference(mnist_root, steps))
+        rates["hand-loop"].append(run_hand_loop(steps))
+        rates["harness"].append(run_harness(tmp_path / f"run{i}", steps))
+
+    benchmark.pedantic(one_round, rounds=1 if benchmark.disabled else 3, iterations=1)
+    best = {name: max(r) for name, r in rates.items()}
     benchmark.extra_info.update(model=MODEL, batch=BATCH, steps=steps, threads=torch.get_num_threads(),
-                                images_per_second=round(best, 1), rounds=[round(r, 1) for r in rates])
-
-
-@pytest.mark.benchmark(group="train-loop")
-def test_reference_recipe(benchmark: Any, mnist_root: Path) -> None:
-    steps, rates = _steps(benchmark), []
-    benchmark.pedantic(lambda: rates.append(run_reference(mnist_root, steps)), rounds=3, iterations=1)
-    _record(benchmark, "reference", rates, steps)
-
-
-@pytest.mark.benchmark(group="train-loop")
-def test_hand_loop(benchmark: Any, cache: Path) -> None:
-    steps, rates = _steps(benchmark), []
-    benchmark.pedantic(lambda: rates.append(run_hand_loop(steps)), rounds=3, iterations=1)
-    _record(benchmark, "hand-loop", rates, steps)
-
-
-@pytest.mark.benchmark(group="train-loop")
-def test_harness(benchmark: Any, cache: Path, tmp_path: Path) -> None:
-    steps, rates = _steps(benchmark), []
-    runs = iter(range(100))
-    benchmark.pedantic(lambda: rates.append(run_harness(tmp_path / f"run{next(runs)}", steps)), rounds=3,
-                       iterations=1)
-    _record(benchmark, "harness", rates, steps)
+                                images_per_second={k: round(v, 1) for k, v in best.items()},
+                                rounds={k: [round(x, 1) for x in v] for k, v in rates.items()})
     for other, target in TARGETS.items():
-        if other in RESULTS:
-            ratio = RESULTS["harness"] / RESULTS[other]
-            benchmark.extra_info[f"vs_{other}"] = round(ratio, 3)
-            benchmark.extra_info[f"vs_{other}_target"] = target
-    _print_table()
+        benchmark.extra_info[f"harness_vs_{other}"] = round(best["harness"] / best[other], 3)
+        benchmark.extra_info[f"harness_vs_{other}_target"] = target
+    print(f"\n{MODEL}, batch {BATCH}, {steps} steps, {torch.get_num_threads()} threads — images/s (best round)")
+    for name, rate in best.items():
+        target = f"   harness / {name}: {best['harness'] / rate:.2f} (target ≥ {TARGETS[name]:g})" \
+            if name in TARGETS else ""
+        print(f"  {name:<10} {rate:10,.0f}{target}")
 
 
 @pytest.mark.benchmark(group="memory")
@@ -170,25 +162,20 @@ def test_peak_rss(benchmark: Any, cache: Path, tmp_path: Path) -> None:
     steps = _steps(benchmark)
     peaks: list[float] = []
 
-    def train_in_a_child() -> None:
-        cmd = [sys.executable, "-m", "ganzoo", "train", MODEL, "--steps", str(steps), "--batch-size", str(BATCH),
-               "--out", str(tmp_path / "run"), "--overwrite", "--quiet", "--device", "cpu"]
-        proc = subprocess.Popen(cmd, env={**os.environ, "GANZOO_CACHE": str(cache)})
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        assert proc.returncode == 0
-        peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
-
-    benchmark.pedantic(train_in_a_child, rounds=1, iterations=1)
-    benchmark.extra_info.update(model=MODEL, steps=steps, peak_rss_mib=round(max(peaks), 1))
-    print(f"\npeak RSS of 'ganzoo train {MODEL} --steps {steps}': {max(peaks):.0f} MiB")
+    cmd = [sys.executable, "-m", "ganzoo", "train", MODEL, "--steps", str(steps), "--batch-size", str(BATCH),
+           "--out", str(tmp_path / "run"), "--overwrite", "--quiet", "--device", "cpu"]
+    benchmark.pedantic(lambda: peaks.append(_peak_rss_mib(cmd, cache)), rounds=1, iterations=1)
+    baseline = _peak_rss_mib([sys.executable, "-c", "import ganzoo.cli, ganzoo.harness"], cache)
+    benchmark.extra_info.update(model=MODEL, steps=steps, peak_rss_mib=round(max(peaks), 1),
+                                import_only_rss_mib=round(baseline, 1))
+    print(f"\npeak RSS of 'ganzoo train {MODEL} --steps {steps}': {max(peaks):.0f} MiB "
+          f"(importing torch and ganzoo alone: {baseline:.0f} MiB)")
 
 
-def _print_table() -> None:
-    if not RESULTS.get("harness"):
-        return
-    print(f"\n{MODEL}, batch {BATCH}, {torch.get_num_threads()} threads — images/s (best of the rounds)")
-    for name, rate in RESULTS.items():
-        ratio = RESULTS["harness"] / rate
-        target = f" (target ≥ {TARGETS[name]:g})" if name in TARGETS else ""
-        print(f"  {name:<10} {rate:10,.0f}   harness / {name}: {ratio:.2f}{target}")
+def _peak_rss_mib(cmd: list[str], cache: Path) -> float:
+    """Run ``cmd`` as a child process and return its peak resident memory in MiB."""
+    proc = subprocess.Popen(cmd, env={**os.environ, "GANZOO_CACHE": str(cache)})
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, cmd
+    return usage.ru_maxrss / 1024  # KiB on Linux

@@ -403,8 +403,13 @@ class _Run:
         step, name, value = bad if bad is not None else (self.step, "?", float("nan"))
         where = (f"the last good checkpoint is {self.last_checkpoint} (step {self.last_checkpoint_step})"
                  if self.last_checkpoint is not None else "no checkpoint was written yet")
-        raise TrainingError(f"step {step}: loss {name!r} is {value} — training stopped; {where}. Lower the learning "
-                            f"rate (--set {self.model_name}.lr...=...), or turn off --amp, and train again")
+        hparams = self.config.get("hparams") or {}
+        rates = [k for k, v in hparams.items() if k.startswith("lr") and isinstance(v, (int, float)) and v > 0]
+        fix = (f"lower the learning rate (for example --set {self.model_name}.{rates[0]}={hparams[rates[0]] / 2:g})"
+               if rates else "lower the learning rate")
+        raise TrainingError(f"step {step}: loss {name!r} is {value} — training stopped; {where}. To go on, {fix}"
+                            f"{' or drop --amp' if self.amp_dtype else ''} and train again (--overwrite, or --resume "
+                            "from the last good checkpoint)")
 
     def _checkpoint(self, watch: "_LossWatch", partial: bool = False) -> None:
         if watch.first_bad() is not None:
