@@ -19,17 +19,22 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 STEPS = 4
 
 
+def torchrun(out: Path, steps: int, *extra: str) -> None:
+    """``torchrun --nproc_per_node=2 ddp_worker.py OUT ...``: the tiny probe GAN through ``ganzoo train``."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parent)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
+           str(out), "--steps", str(steps), "--batch-size", "8", "--seed", "3", "--device", "cpu", "--quiet",
+           "--set", "probe.g_widths=[16]", "--set", "probe.d_widths=[16]", "--set", "probe.latent_dim=8",
+           "--set", "train.log_every=1", "--set", "train.checkpoint_every=2", "--set", "train.sample_every=2",
+           "--set", "train.sample_grid=4", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=out)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+
+
 @pytest.fixture(scope="module")
 def ddp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ddp")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parent)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
-           str(out), "--steps", str(STEPS), "--batch-size", "8", "--seed", "3", "--device", "cpu", "--quiet",
-           "--set", "probe.g_widths=[16]", "--set", "probe.d_widths=[16]", "--set", "probe.latent_dim=8",
-           "--set", "train.log_every=1", "--set", "train.checkpoint_every=2", "--set", "train.sample_every=2",
-           "--set", "train.sample_grid=4"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=out)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    torchrun(out, STEPS)
     return out
 
 
@@ -66,6 +71,16 @@ def test_only_rank_zero_writes_one_run(ddp_run: Path) -> None:
     assert "world_size: 2" in (run / "config.yaml").read_text()
     assert sorted(p.name for p in ddp_run.iterdir()) == ["rank0.pt", "rank1.pt", "run"]
     assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.yaml", "metrics.jsonl", "samples"]
+
+
+def test_resumed_ddp_run_reaches_the_same_weights(ddp_run: Path, tmp_path: Path) -> None:
+    torchrun(tmp_path, STEPS - 1)
+    torchrun(tmp_path, STEPS, "--resume")  # each rank restores its own random state from rank 0's checkpoint
+    for r in (0, 1):
+        whole = torch.load(ddp_run / f"rank{r}.pt", weights_only=True)["state"]
+        resumed = torch.load(tmp_path / f"rank{r}.pt", weights_only=True)["state"]
+        for k, v in whole.items():
+            assert torch.equal(v, resumed[k]), (r, k)
 
 
 def test_one_process_needs_no_process_group(monkeypatch: pytest.MonkeyPatch) -> None:
