@@ -90,6 +90,15 @@ def lsgan(lsgan_install, on_path) -> Path:
     return lsgan_install[0]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread, and a busy CI machine cannot oversubscribe it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def listed(capsys: pytest.CaptureFixture) -> dict[str, dict]:
     """``ganzoo list --json`` by model name."""
     assert main(["list", "--json"]) == 0
@@ -415,10 +424,7 @@ def test_example_is_listed_from_its_distribution(lsgan, capsys):
     assert main(["plugins", "--json"]) == 0
     (plugin,) = [p for p in json.loads(capsys.readouterr().out) if p["name"] == "lsgan"]
     assert plugin["hooks"] == ["register_models"] and plugin["errors"] == []
-
-
-def test_example_conforms_for_grey_and_colour_images(lsgan):
-    check_model("lsgan", image_shapes=[(1, 28, 28), (3, 32, 32), (3, 64, 64)], hparams=TINY_LSGAN)
+    check_model("lsgan", image_shapes=[(1, 16, 16)], hparams=TINY_LSGAN)  # its own tests check more shapes
 
 
 def test_ganzoo_train_runs_the_example(lsgan, tmp_path):
@@ -434,7 +440,8 @@ def test_ganzoo_train_runs_the_example(lsgan, tmp_path):
 def test_ganzoo_bench_runs_the_example(lsgan, tmp_path, capsys):
     out = tmp_path / "bench"
     assert main(["bench", "lsgan", "--steps", "2", "--n-eval", "128", "--eval-every", "0", "--out", str(out),
-                 "--quiet", "--device", "cpu", "--json", "--set", "metrics.n_real=256", *TINY_LSGAN_SET]) == 0
+                 "--quiet", "--device", "cpu", "--json", "--set", "metrics.kid_subsets=2", "--set", "metrics.is_splits=2",
+                 *TINY_LSGAN_SET]) == 0
     results = json.loads((out / "results.json").read_text())
     (model,) = results["models"]
     assert model["model"] == "lsgan" and model["steps"] == 2 and model["fid"] is not None
@@ -442,7 +449,8 @@ def test_ganzoo_bench_runs_the_example(lsgan, tmp_path, capsys):
 
 def test_example_own_test_suite_passes(lsgan_install):
     site, copy = lsgan_install
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(copy / "tests")],
                           cwd=copy, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
