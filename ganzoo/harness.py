@@ -394,8 +394,9 @@ class _Run:
         return {"run_dir": str(self.run_dir), "model": self.model_name, "dataset": cfg["dataset"],
                 "steps": self.step, "batch_size": cfg["batch_size"], "seed": cfg["seed"],
                 "images_per_second": trained * images_per_step / wall if trained and wall > 0 else 0.0,
-                "wall_seconds": wall, "callback_seconds": clock.excluded, "losses": last_losses, "checkpoint": str(self.last_checkpoint),
-                "device": str(self.device), "world_size": ctx.world_size, "amp": cfg["amp"]}
+                "wall_seconds": wall, "callback_seconds": clock.excluded, "losses": last_losses,
+                "checkpoint": str(self.last_checkpoint), "device": str(self.device), "world_size": ctx.world_size,
+                "amp": cfg["amp"]}
 
     # -- writing ----------------------------------------------------------------------------------------------
     def _fail(self, watch: "_LossWatch") -> None:

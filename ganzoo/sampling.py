@@ -106,7 +106,7 @@ def write_npz(images: torch.Tensor, labels: torch.Tensor | None, path: str | os.
 
 
 def save_grid(model: Any, path: str | os.PathLike, *, n: int = 64, label: int | None = None, seed: int = 0) -> Path:
-    """Write a PNG sample grid of ``model`` to ``path`` (the label sweep for conditional models; see :func:`grid_images`)."""
+    """Write a PNG sample grid of ``model`` to ``path`` (for conditional models the label sweep; see grid_images)."""
     images, _, nrow = grid_images(model, n=n, label=label, seed=seed)
     return write_png(images, path, nrow)
 

@@ -22,8 +22,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest good checkpoint")
     p.add_argument("--overwrite", action="store_true", help="start afresh in a folder that already holds a run")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    p.add_argument("--amp", action="store_true", help="mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA")
-    p.add_argument("--amp-dtype", choices=("bf16", "fp16"), help="mixed precision of this type (implies --amp; bf16 needs no scaler)")
+    p.add_argument("--amp", action="store_true",
+                   help="mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA")
+    p.add_argument("--amp-dtype", choices=("bf16", "fp16"),
+                   help="mixed precision of this type (implies --amp; bf16 needs no scaler)")
     p.add_argument("--data-root", help="folder of the full data sets (default: $GANZOO_DATA or the cache)")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a data set loader option, e.g. attribute=Blond_Hair for celeba (see 'ganzoo datasets')")
@@ -54,8 +56,9 @@ def run(args: argparse.Namespace) -> int:
 
     opts = TrainOptions(model=args.model, dataset=args.dataset, steps=args.steps, batch_size=args.batch_size,
                         seed=args.seed, out=args.out, name=args.name, resume=args.resume, device=args.device,
-                        amp=args.amp_dtype or args.amp, overrides=args.overrides, config=args.config, data_root=args.data_root,
-                        download=args.download, quiet=args.quiet, dataset_options=data_options(args.data_option),
+                        amp=args.amp_dtype or args.amp, overrides=args.overrides, config=args.config,
+                        data_root=args.data_root, download=args.download, quiet=args.quiet,
+                        dataset_options=data_options(args.data_option),
                         max_seconds=args.minutes * 60 if args.minutes else None, overwrite=args.overwrite)
     try:
         summary = train(opts)
