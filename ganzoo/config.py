@@ -234,8 +234,7 @@ def parse_set(item: Any) -> tuple[list[str], Any]:
     if not isinstance(value, scalars):
         raise ConfigError(f"--set {item!r}: the value must be a number, string, boolean or a list of them "
                           "such as [64,128]")
-    if isinstance(value, str) and raw.strip() in {"nan", "NaN", ".nan", "inf", "-inf", ".inf", "-.inf"}:
-        value = float(raw.strip().lstrip("."))
+    # ``nan`` and ``inf`` stay strings (a data set may be called that); YAML's ``.nan`` and ``.inf`` are numbers.
     return [p.strip() for p in parts], value
 
 

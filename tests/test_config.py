@@ -185,9 +185,11 @@ def test_parse_set(item, keypath, value):
     assert parse_set(item) == (keypath, value)
 
 
-def test_parse_set_reads_nan_and_inf_as_numbers():
-    assert math.isnan(parse_set("gan.lr_g=nan")[1])
-    assert parse_set("gan.lr_g=-inf")[1] == -math.inf
+def test_parse_set_reads_yaml_nan_and_inf_as_numbers_and_plain_words_as_strings():
+    assert math.isnan(parse_set("gan.lr_g=.nan")[1])
+    assert parse_set("gan.lr_g=-.inf")[1] == -math.inf
+    assert parse_set("train.dataset=nan")[1] == "nan"
+    assert load_zoo().with_overrides(["train.dataset=inf"]).section("train")["dataset"] == "inf"
 
 
 def test_set_overrides_apply_and_validate():
@@ -220,7 +222,9 @@ def test_bad_set_forms(item, expected):
     ("dcgn.lr_g=1", ["unknown section or model 'dcgn'", "Did you mean 'dcgan'?"]),
     ("dcgan.lr_gg=1", ["models.dcgan.lr_gg", "unknown key", "Did you mean 'lr_g'?"]),
     ("dcgan.lr_g=fast", ["models.dcgan.lr_g", "must be a number", "'fast'"]),
-    ("dcgan.lr_g=nan", ["models.dcgan.lr_g", "NaN is not allowed"]),
+    ("dcgan.lr_g=.nan", ["models.dcgan.lr_g", "NaN is not allowed"]),
+    ("dcgan.lr_g=nan", ["models.dcgan.lr_g", "must be a number, got 'nan' (a string)"]),
+    ("dcgan.lr_g=.inf", ["models.dcgan.lr_g", "out of range"]),
     ("dcgan.lr_g=1e400", ["models.dcgan.lr_g", "out of range"]),
     ("train.steps=-1", ["train.steps", "not allowed"]),
     ("train.steps.x=1", ["train.steps is not a section"]),
