@@ -311,8 +311,10 @@ def test_check_model_rejects_bad_arguments():
         check_model(Toy, skip=["speed"])
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):
         check_model(Toy, image_shapes=[(28, 28)])
-    with pytest.raises(ConformanceError, match=r"hparams \['hiden'\] are not hyperparameters"):
+    with pytest.raises(ganzoo.ConfigError, match=r"models.toy.hiden: unknown key 'hiden'. Did you mean 'hidden'"):
         check_model(Toy, hparams={"hiden": 3})
+    with pytest.raises(ganzoo.ConfigError, match=r"models.toy.hidden: must be an integer"):
+        check_model(Toy, hparams={"hidden": 2.5})
 
 
 def test_tiny_batch_is_seeded_and_in_range():
