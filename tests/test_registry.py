@@ -400,3 +400,25 @@ def test_in_process_plugin_cannot_take_a_builtin_name(site):
     finally:
         host.unregister_plugin("thief")
     assert host.failures() == []
+
+
+def test_info_reports_a_model_that_cannot_be_built_without_traceback(site, capsys):
+    fragile = _toy_class("fragile")
+    original_init = fragile.__init__
+
+    def init(self, hparams=None, image_shape=(1, 28, 28), num_classes=10):
+        if image_shape[1] % 8:
+            raise ValueError("the image height must be a multiple of 8")
+        original_init(self, hparams, image_shape, num_classes)
+
+    fragile.__init__ = init
+    host = registry.host()
+    host.register_plugin(InProcess(fragile), name="fragile-plugin")
+    try:
+        assert main(["info", "fragile", "--image-shape", "1,28,28"]) == 2
+        err = capsys.readouterr().err
+        assert "fragile (plugin 'fragile-plugin', distribution '(in-process)') cannot be built for images 1×28×28" in err
+        assert "the image height must be a multiple of 8" in err and "Traceback" not in err
+        assert main(["info", "fragile", "--image-shape", "1,32,32", "--json"]) == 0
+    finally:
+        host.unregister_plugin("fragile-plugin")

@@ -77,7 +77,15 @@ def run_info(args: argparse.Namespace) -> int:
     except (ValueError, AssertionError):
         raise ConfigError(f"--image-shape {args.image_shape!r}: expected C,H,W such as 1,28,28") from None
     entry = host().get("models", args.name)
-    model = create_model(entry.name, image_shape=shape, num_classes=args.num_classes, zoo=zoo)
+    try:
+        model = create_model(entry.name, image_shape=shape, num_classes=args.num_classes, zoo=zoo)
+    except (ValueError, RuntimeError, TypeError) as exc:  # a combination of valid values the model cannot build
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{entry.name} (plugin {entry.plugin!r}, distribution {entry.dist!r}) cannot be built "
+                          f"for images {'×'.join(map(str, shape))} with these hyperparameters: "
+                          f"{type(exc).__name__}: {exc}. Check the values you set (ganzoo info {entry.name} "
+                          "shows the defaults)") from exc
     info = {"name": entry.name, "family": entry.obj.family, "conditional": entry.obj.conditional,
             "distribution": f"{entry.dist} {entry.version}", "hparams": vars(model.hp),
             "parameters": model.parameter_counts()}
