@@ -81,10 +81,11 @@ def check_model(model: str | type[GenerativeModel], image_shapes: Iterable[Seque
     """
     cls = _resolve(model)
     label = getattr(cls, "name", "") or cls.__name__
-    unknown = sorted(set(skip) - set(CHECKS))
+    skip = set(skip)
+    unknown = sorted(skip - set(CHECKS))
     if unknown:
         raise ValueError(f"unknown check(s) {unknown} in skip; the checks are {', '.join(CHECKS)}")
-    checks = [c for c in CHECKS if c not in set(skip)]
+    checks = [c for c in CHECKS if c not in skip]
     shapes = [tuple(int(s) for s in shape) for shape in image_shapes]
     if not shapes or any(len(s) != 3 or min(s) < 1 for s in shapes):
         raise ValueError(f"image_shapes must be (C, H, W) tuples of positive sizes, got {shapes}")
