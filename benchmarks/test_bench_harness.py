@@ -129,19 +129,23 @@ def run_reference(root: Path, steps: int) -> float:
 
 @pytest.mark.benchmark(group="train-loop")
 def test_side_by_side(benchmark: Any, mnist_root: Path, tmp_path: Path) -> None:
-    """One round trains with each loop in turn (reference, hand loop, harness), so a busy machine slows all three
-    alike; the ratios use each loop's best round."""
+    """One round trains with each loop in turn (the order rotates from round to round), so a busy machine slows all
+    three alike; the ratios use each loop's best round (``GANZOO_BENCH_ROUNDS``, default 3)."""
     steps = _steps(benchmark)
     rates: dict[str, list[float]] = {"reference": [], "hand-loop": [], "harness": []}
     rounds = iter(range(1000))
 
+    loops = {"reference": lambda i: run_reference(mnist_root, steps), "hand-loop": lambda i: run_hand_loop(steps),
+             "harness": lambda i: run_harness(tmp_path / f"run{i}", steps)}
+
     def one_round() -> None:
         i = next(rounds)
-        rates["reference"].append(run_reference(mnist_root, steps))
-        rates["hand-loop"].append(run_hand_loop(steps))
-        rates["harness"].append(run_harness(tmp_path / f"run{i}", steps))
+        order = list(loops)[i % 3:] + list(loops)[:i % 3]  # each loop takes each place in turn
+        for name in order:
+            rates[name].append(loops[name](i))
 
-    benchmark.pedantic(one_round, rounds=1 if benchmark.disabled else 3, iterations=1)
+    benchmark.pedantic(one_round, rounds=1 if benchmark.disabled else int(os.environ.get("GANZOO_BENCH_ROUNDS", "3")),
+                       iterations=1)
     best = {name: max(r) for name, r in rates.items()}
     benchmark.extra_info.update(model=MODEL, batch=BATCH, steps=steps, threads=torch.get_num_threads(),
                                 images_per_second={k: round(v, 1) for k, v in best.items()},
@@ -154,6 +158,40 @@ def test_side_by_side(benchmark: Any, mnist_root: Path, tmp_path: Path) -> None:
         target = f"   harness / {name}: {best['harness'] / rate:.2f} (target ≥ {TARGETS[name]:g})" \
             if name in TARGETS else ""
         print(f"  {name:<10} {rate:10,.0f}{target}")
+
+
+@pytest.mark.parametrize("loader", ["harness", "reference"])
+@pytest.mark.benchmark(group="data-path")
+def test_data_path(benchmark: Any, loader: str, mnist_root: Path) -> None:
+    """Batches alone, no model, one epoch: the harness's index batches vs the reference DataLoader recipe."""
+    from ganzoo.batches import BatchStream
+
+    data = embedded_mnist()
+    batches = 3 if benchmark.disabled else len(data) // BATCH  # one epoch
+    if loader == "harness":
+        stream = BatchStream(data, BATCH, torch.device("cpu"), seed=0)
+
+        def draw() -> None:
+            for _ in range(batches):
+                next(stream)
+    else:
+        from torch.utils.data import DataLoader
+        from torchvision import datasets, transforms
+
+        transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
+        dataset = datasets.MNIST(str(mnist_root), train=True, transform=transform)
+
+        def draw() -> None:
+            it = iter(DataLoader(dataset, batch_size=BATCH, shuffle=True, drop_last=True))
+            for _ in range(batches):
+                next(it)
+
+    benchmark.pedantic(draw, rounds=1 if benchmark.disabled else 5, iterations=1)
+    if not benchmark.disabled:
+        rate = batches * BATCH / benchmark.stats.stats.min
+        benchmark.extra_info.update(batches=batches, batch=BATCH, images_per_second=round(rate, 1))
+        print(f"\n{loader} data path: {rate:,.0f} images/s ({benchmark.stats.stats.min / batches * 1e3:.3f} ms "
+              "per batch of 64)")
 
 
 @pytest.mark.benchmark(group="memory")
