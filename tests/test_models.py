@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import ganzoo
+from ganzoo.config import Zoo
 from ganzoo.errors import ConfigError
 from ganzoo.model import Range
 from ganzoo.testing import check_model, tiny_batch
@@ -62,7 +63,7 @@ def test_every_shared_loss_trains_every_gan(name: str, loss: str) -> None:
 
 def test_wgan_gp_critics_use_layer_norm_instead_of_batch_norm() -> None:
     for name in ("dcgan", "acgan"):
-        batch = build(name)
+        batch = build(name, loss="bce")
         critic = build(name, loss="wgan-gp")
         assert any(isinstance(m, nn.BatchNorm2d) for m in batch.D.modules())
         assert not any(isinstance(m, nn.BatchNorm2d) for m in critic.D.modules())
@@ -115,8 +116,11 @@ def test_convolutional_models_reject_sizes_they_cannot_halve(name: str) -> None:
         ganzoo.create_model(name, image_shape=(1, 27, 27))
 
 
-def test_dcgan_follows_the_paper() -> None:
-    model = ganzoo.create_model("dcgan")
+def test_dcgan_plugin_defaults_follow_the_paper() -> None:
+    model = ganzoo.create_model("dcgan", zoo=Zoo({}))  # the plugin's own defaults, without zoo.yaml's tuning
+    assert model.hp.loss == "bce"
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.G.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.D.modules())
     convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     assert any(isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2) for m in model.G.modules())
     assert all(m.stride == (2, 2) for m in convs)  # no pooling: strided convolutions only
@@ -129,7 +133,7 @@ def test_dcgan_follows_the_paper() -> None:
 
 
 def test_cgan_joins_the_one_hot_label_to_both_networks() -> None:
-    mlp = ganzoo.create_model("cgan", g_widths=[8], d_widths=[8])
+    mlp = ganzoo.create_model("cgan", arch="mlp", g_widths=[8], d_widths=[8])
     assert mlp.G[0][0].in_features == mlp.hp.latent_dim + 10
     assert mlp.D[0].in_features == 28 * 28 + 10
     conv = ganzoo.create_model("cgan", arch="conv", g_channels=4, d_channels=4)

@@ -54,7 +54,7 @@ class ACGAN(AdversarialModel):
     name = "acgan"
     conditional = True
     description = "ACGAN (Odena 2017): G gets embedding(label) ⊙ z; D has validity and class heads"
-    defaults = {**AdversarialModel.defaults, "g_channels": 64, "d_channels": 16, "d_norm": "auto",
+    defaults = {**AdversarialModel.defaults, "g_channels": 16, "d_channels": 16, "d_norm": "auto",
                 "d_dropout": 0.25, "class_weight": 1.0, "class_loss_on_fake": False}
     choices = {**AdversarialModel.choices, "g_channels": Range(1, 4096), "d_channels": Range(1, 4096),
                "d_norm": ("auto", *NORMS), "d_dropout": Range(0, 0.9), "class_weight": Range(0, 1000)}

@@ -23,7 +23,7 @@ class CGAN(GAN):
     name = "cgan"
     conditional = True
     description = "CGAN (Mirza & Osindero 2014): label joins z in G and the image in D (MLP or conv)"
-    defaults = {**GAN.defaults, "arch": "mlp", "g_channels": 64, "d_channels": 64, "d_norm": "auto",
+    defaults = {**GAN.defaults, "arch": "mlp", "g_channels": 32, "d_channels": 64, "d_norm": "auto",
                 "g_batch_norm": True}
     choices = {**GAN.choices, "arch": ("mlp", "conv"), "g_channels": Range(1, 4096), "d_channels": Range(1, 4096),
                "d_norm": ("auto", *NORMS)}
