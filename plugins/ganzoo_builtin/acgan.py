@@ -1,6 +1,8 @@
 """ACGAN (Odena et al. 2017): the generator is conditioned on the label, the discriminator predicts it."""
 from __future__ import annotations
 
+from typing import Any, Callable, Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,7 +61,8 @@ class ACGAN(AdversarialModel):
     choices = {**AdversarialModel.choices, "g_channels": Range(1, 4096), "d_channels": Range(1, 4096),
                "d_norm": ("auto", *NORMS), "d_dropout": Range(0, 0.9), "class_weight": Range(0, 1000)}
 
-    def __init__(self, hparams=None, image_shape=(1, 28, 28), num_classes=10) -> None:
+    def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
+                 num_classes: int = 10) -> None:
         super().__init__(hparams, image_shape, num_classes)
         self.G = ACGenerator(self.image_shape, self.num_classes, self.hp.latent_dim, self.hp.g_channels)
         self.D = ACDiscriminator(self.image_shape, self.num_classes, self.hp.d_channels,
@@ -94,6 +97,6 @@ class ACGAN(AdversarialModel):
 
 
 @hookimpl
-def register_models(register) -> None:
+def register_models(register: Callable[..., Any]) -> None:
     """Register ACGAN."""
     register(ACGAN)

@@ -1,7 +1,7 @@
 """CGAN (Mirza & Osindero 2014): the class label's one-hot vector joins the generator's and discriminator's inputs."""
 from __future__ import annotations
 
-import math
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -9,13 +9,14 @@ from torch import nn
 from ganzoo import hookimpl
 from ganzoo.model import Range
 from ganzoo_builtin.gan import GAN
-from ganzoo_builtin.layers import NORMS, ConvDecoder, ConvEncoder, mlp, one_hot_maps, resolve_norm
+from ganzoo_builtin.layers import NORMS, ConvDecoder, ConvEncoder, one_hot_maps, resolve_norm
 
 
 class CGAN(GAN):
     """Conditional GAN: [z ‖ one-hot] → G; D sees the image with its label (concatenated or as label channels).
 
-    ``arch: mlp`` (the MNIST design): MLPs, the one-hot concatenated to the flattened image in D.
+    ``arch: mlp`` (the MNIST design): MLPs, the one-hot concatenated to the flattened image in D; ``g_batch_norm``
+    puts BatchNorm between the generator's layers (without it the generator learned the labels far more slowly).
     ``arch: conv`` (the WGAN-GP CelebA/Fashion-MNIST design): a transposed-conv generator (BatchNorm,
     LeakyReLU 0.2) and a strided-conv discriminator that sees the one-hot as constant image channels.
     """
@@ -31,11 +32,7 @@ class CGAN(GAN):
     def build_networks(self) -> None:
         """MLP networks (``arch: mlp``) or a conv generator and a label-channel conv discriminator (``conv``)."""
         if self.hp.arch == "mlp":
-            super().build_networks()
-            if self.hp.g_batch_norm:
-                pixels = math.prod(self.image_shape)
-                sizes = [self.hp.latent_dim + self.num_classes, *self.hp.g_widths, pixels]
-                self.G = nn.Sequential(mlp(sizes, nn.LeakyReLU(0.2), batch_norm=True), nn.Tanh())
+            super().build_networks()  # with BatchNorm in G when g_batch_norm
             return
         channels = self.image_shape[0]
         self.G = nn.Sequential(
@@ -54,6 +51,6 @@ class CGAN(GAN):
 
 
 @hookimpl
-def register_models(register) -> None:
+def register_models(register: Callable[..., Any]) -> None:
     """Register the conditional GAN."""
     register(CGAN)

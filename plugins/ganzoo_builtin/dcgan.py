@@ -1,6 +1,8 @@
 """DCGAN (Radford et al. 2015): transposed-conv generator and strided-conv discriminator, sized from the data."""
 from __future__ import annotations
 
+from typing import Any, Callable, Mapping
+
 import torch
 from torch import nn
 
@@ -26,7 +28,8 @@ class DCGAN(AdversarialModel):
     choices = {**AdversarialModel.choices, "g_channels": Range(1, 4096), "d_channels": Range(1, 4096),
                "d_norm": ("auto", *NORMS), "d_dropout": Range(0, 0.9)}
 
-    def __init__(self, hparams=None, image_shape=(1, 28, 28), num_classes=10) -> None:
+    def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
+                 num_classes: int = 10) -> None:
         super().__init__(hparams, image_shape, num_classes)
         self.G = nn.Sequential(ConvDecoder(self.hp.latent_dim, self.image_shape, self.hp.g_channels, act="relu"),
                                nn.Tanh())
@@ -46,6 +49,6 @@ class DCGAN(AdversarialModel):
 
 
 @hookimpl
-def register_models(register) -> None:
+def register_models(register: Callable[..., Any]) -> None:
     """Register DCGAN."""
     register(DCGAN)

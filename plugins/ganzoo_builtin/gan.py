@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -21,7 +22,8 @@ class GAN(AdversarialModel):
                 "d_dropout": 0.0}
     choices = {**AdversarialModel.choices, "d_dropout": Range(0, 0.9)}
 
-    def __init__(self, hparams=None, image_shape=(1, 28, 28), num_classes=10) -> None:
+    def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
+                 num_classes: int = 10) -> None:
         super().__init__(hparams, image_shape, num_classes)
         self.build_networks()
         self.build_optimizers()
@@ -30,7 +32,9 @@ class GAN(AdversarialModel):
         """The MLP generator ``G`` and discriminator ``D`` (LeakyReLU 0.2 between layers)."""
         pixels = math.prod(self.image_shape)
         act = nn.LeakyReLU(0.2)
-        self.G = nn.Sequential(mlp([self.hp.latent_dim + self.cond_dim, *self.hp.g_widths, pixels], act), nn.Tanh())
+        g_sizes = [self.hp.latent_dim + self.cond_dim, *self.hp.g_widths, pixels]
+        # Subclasses may offer BatchNorm between the generator's layers (CGAN's g_batch_norm).
+        self.G = nn.Sequential(mlp(g_sizes, act, batch_norm=getattr(self.hp, "g_batch_norm", False)), nn.Tanh())
         self.D = mlp([pixels + self.cond_dim, *self.hp.d_widths, 1], act, self.hp.d_dropout)
 
     @property
@@ -53,6 +57,6 @@ class GAN(AdversarialModel):
 
 
 @hookimpl
-def register_models(register) -> None:
+def register_models(register: Callable[..., Any]) -> None:
     """Register the MLP GAN."""
     register(GAN)

@@ -1,6 +1,8 @@
 """VAE (Kingma & Welling 2013): conv encoder to μ and log σ², reparameterisation, conv decoder; ELBO loss."""
 from __future__ import annotations
 
+from typing import Any, Callable, Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,7 +44,8 @@ class VAE(GenerativeModel):
                "beta2": Range(0, 1), "channels": Range(1, 4096), "kl_weight": Range(0, 1e6),
                "recon_loss": ("bce", "mse")}
 
-    def __init__(self, hparams=None, image_shape=(1, 28, 28), num_classes=10) -> None:
+    def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
+                 num_classes: int = 10) -> None:
         super().__init__(hparams, image_shape, num_classes)
         self.encoder = GaussianEncoder(self.image_shape, self.hp.latent_dim, self.hp.channels)
         self.decoder = ConvDecoder(self.hp.latent_dim, self.image_shape, self.hp.channels, act="relu")
@@ -94,6 +97,6 @@ class VAE(GenerativeModel):
 
 
 @hookimpl
-def register_models(register) -> None:
+def register_models(register: Callable[..., Any]) -> None:
     """Register the VAE."""
     register(VAE)
