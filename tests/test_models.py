@@ -43,7 +43,15 @@ def build(name: str, shape: tuple[int, int, int] = (1, 28, 28), **overrides: Any
 def test_model_meets_the_contract_at_every_shape(name: str, shape: tuple[int, int, int]) -> None:
     """Build; sample shape and range; finite losses that change every network; save/restore; labels respected."""
     report = check_model(name, [shape], hparams=tiny(name), train_steps=1)
-    assert "train_step" in report.passed[shape] and "save_restore" in report.passed[shape]
+    expected = {"sample", "train_step", "save_restore"} | ({"labels"} if ganzoo.model_class(name).conditional else set())
+    assert expected <= set(report.passed[shape])
+
+
+def test_the_five_built_in_models_are_registered() -> None:
+    assert {"gan", "cgan", "acgan", "dcgan", "vae"} <= set(MODELS)
+    assert {name: ganzoo.model_class(name).conditional for name in ("cgan", "acgan", "dcgan", "vae")} == {
+        "cgan": True, "acgan": True, "dcgan": False, "vae": False}
+    assert ganzoo.model_class("vae").family == "vae"
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
