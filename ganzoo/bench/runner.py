@@ -174,6 +174,7 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
         "parameters": sum(net.parameter_counts().values()),
         "fid": scores["fid"], "inception_score": scores["inception_score"], "kid": scores["kid"],
         "class_accuracy": scores.get("class_accuracy"), "intra_fid": scores.get("intra_fid"),
+        "intra_fid_note": scores.get("intra_fid_note"),
         "class_distribution": shares, "min_class_share": min(shares) if shares else None,
         "fid_curve": curve, "protocol": scores["protocol"], "checkpoint": summary["checkpoint"],
     }
@@ -195,7 +196,13 @@ def aggregate(plan: Plan, runs: list[dict[str, Any]], environment: dict[str, Any
             row[k] = statistics.fmean(values)
             if len(values) > 1:
                 row[f"{k}_std"] = statistics.stdev(values)
-        if row["conditional"] is False:
+        if row["conditional"]:
+            row.setdefault("class_accuracy", None)
+            row.setdefault("intra_fid", None)
+            notes = {r["intra_fid_note"] for r in mine if r.get("intra_fid_note")}
+            if row["intra_fid"] is None and notes:
+                row["intra_fid_note"] = sorted(notes)[0]
+        else:
             row.pop("class_accuracy", None)
             row.pop("intra_fid", None)
         row["class_distribution"] = [statistics.fmean(v) for v in zip(*(r["class_distribution"] for r in mine))] \
