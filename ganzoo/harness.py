@@ -40,6 +40,7 @@ from ganzoo.config import Zoo, load_zoo, parse_set
 from ganzoo.data import ImageData, load_dataset
 from ganzoo.environment import resolve_device
 from ganzoo.errors import CheckpointError, ConfigError, DataError, TrainingError
+from ganzoo.guard import checked_losses, origin, plugin_call
 from ganzoo.model import GenerativeModel
 
 #: Folder of the runs when neither ``out`` nor ``name`` says where (``runs/<model>``).
@@ -330,10 +331,10 @@ class _Run:
         try:
             while (total is None or self.step < total) and not time_up and not stop:
                 batch = next(stream)
-                with autocast:
+                with autocast, plugin_call(model, "train_step"):
                     losses = model.train_step(batch, self.step)
                 self.step += 1
-                watch.add(self.step, losses)
+                watch.add(self.step, checked_losses(model, losses, self.step))
                 time_up = limit is not None and self.wall_before + clock.elapsed() >= limit
                 if ctx.enabled:  # every rank takes the same decision, or the collectives would hang
                     stop, time_up, bad = distributed.any_flag(ctx, self.stop_signal is not None, time_up,
@@ -408,7 +409,8 @@ class _Run:
         rates = [k for k, v in hparams.items() if k.startswith("lr") and isinstance(v, (int, float)) and v > 0]
         fix = (f"lower the learning rate (for example --set {self.model_name}.{rates[0]}={hparams[rates[0]] / 2:g})"
                if rates else "lower the learning rate")
-        raise TrainingError(f"step {step}: loss {name!r} is {value} — training stopped; {where}. To go on, {fix}"
+        raise TrainingError(f"step {step}: loss {name!r} of {origin(self.model)} is {value} — training stopped; "
+                            f"{where}. To go on, {fix}"
                             f"{' or drop --amp' if self.amp_dtype else ''} and train again (--overwrite, or --resume "
                             "from the last good checkpoint)")
 
@@ -559,14 +561,11 @@ class _LossWatch:
         self.pending: list[tuple[int, list[str], torch.Tensor]] = []
         self.bad: tuple[int, str, float] | None = None
 
-    def add(self, step: int, losses: dict[str, Any]) -> None:
-        if not isinstance(losses, dict) or not losses:
-            raise TrainingError(f"train_step returned {type(losses).__name__} at step {step}; it must return a "
-                                "non-empty dict of named scalar losses")
+    def add(self, step: int, losses: dict[str, torch.Tensor]) -> None:
+        """Record one step's losses (already checked scalars, see ganzoo.guard.checked_losses)."""
         names = list(losses)
-        device = next((v.device for v in losses.values() if torch.is_tensor(v)), torch.device("cpu"))
-        values = torch.stack([torch.as_tensor(v).detach().to(device, torch.float32).reshape(())
-                              for v in losses.values()])
+        device = next(iter(losses.values())).device
+        values = torch.stack([v.to(device, torch.float32) for v in losses.values()])
         self.pending.append((step, names, values))
         for name, v in zip(names, values.unbind()):
             self.sums[name] = self.sums[name] + v if name in self.sums else v.clone()

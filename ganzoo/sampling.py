@@ -11,6 +11,7 @@ import torch
 
 from ganzoo.data import to_uint8
 from ganzoo.errors import ConfigError
+from ganzoo.guard import checked_sample
 
 
 def _generator(model: Any, seed: int) -> torch.Generator:
@@ -44,7 +45,7 @@ def sample_images(model: Any, n: int, *, label: int | None = None, seed: int = 0
     with _frozen_rng(model):
         for start in range(0, n, batch_size):
             part = None if labels is None else labels[start:start + batch_size].to(model.device)
-            out.append(model.sample(min(batch_size, n - start), part, generator=gen).float().cpu())
+            out.append(checked_sample(model, min(batch_size, n - start), part, gen).float().cpu())
     return torch.cat(out), labels
 
 
@@ -57,8 +58,8 @@ def label_sweep(model: Any, columns: int, seed: int = 0) -> tuple[torch.Tensor, 
     with _frozen_rng(model):
         for k in range(model.num_classes):
             # A fresh generator with the same seed per row: every row draws the same noise, only the label differs.
-            rows.append(model.sample(columns, torch.full((columns,), k, device=model.device),
-                                     generator=_generator(model, seed)).float().cpu())
+            rows.append(checked_sample(model, columns, torch.full((columns,), k, device=model.device),
+                                       _generator(model, seed)).float().cpu())
             labels.append(torch.full((columns,), k))
     return torch.cat(rows), torch.cat(labels)
 

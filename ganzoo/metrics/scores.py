@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from ganzoo.guard import checked_sample
 from ganzoo.metrics.cache import RealStats, load_stats, save_stats, stats_key
 from ganzoo.metrics.errors import MetricsError
 from ganzoo.metrics.evaluators import Evaluator, check_images, load_evaluator
@@ -394,8 +395,8 @@ def _evaluate(model: Any, dataset: str, evaluator: Any, n: int | None, seed: int
             for i in range(0, n, bs):
                 b = min(bs, n - i)
                 lab = labels[i:i + b].to(model_device) if labels is not None else None
-                fake = model.sample(b, labels=lab, generator=gen)
-                _check_samples(fake, b, image_shape)
+                fake = checked_sample(model, b, lab, gen)
+                _check_finite(fake)
                 scorer.update(to_uint8(fake).to(dev), lab)
                 if task is not None:
                     progress.advance(task, b)
@@ -410,10 +411,7 @@ def _evaluate(model: Any, dataset: str, evaluator: Any, n: int | None, seed: int
     return scores
 
 
-def _check_samples(fake: Any, b: int, image_shape: tuple[int, ...]) -> None:
-    if not isinstance(fake, torch.Tensor) or tuple(fake.shape) != (b, *image_shape):
-        shape = tuple(fake.shape) if isinstance(fake, torch.Tensor) else type(fake).__name__
-        raise MetricsError(f"model.sample({b}) returned {shape}, expected {(b, *image_shape)}")
+def _check_finite(fake: torch.Tensor) -> None:
     if not torch.isfinite(fake).all():
         raise MetricsError("the model generated images with NaN or infinite pixels (training diverged); retrain "
                            "it or score an earlier checkpoint")

@@ -1,0 +1,96 @@
+"""Calls into plugin code: an exception or a broken return value becomes a PluginError naming the plugin.
+
+The harness, the sampler and the scorer call a model only through these helpers, so a plugin that raises,
+returns a non-dict from ``train_step`` or images of the wrong shape is reported with its distribution and
+version (who to tell), never as a bare traceback.
+"""
+from __future__ import annotations
+
+import contextlib
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganzoo.errors import GanzooError, PluginError, TrainingError
+
+
+def origin(model: Any) -> str:
+    """Who provides ``model``: "model 'x' (plugin 'p', distribution 'd 1.0')", or its module when unregistered."""
+    from ganzoo.registry import host
+
+    cls = type(model)
+    for entry in host().table("models").values():
+        if entry.obj is cls:
+            return (f"model {entry.name!r} (plugin {entry.plugin!r}, distribution "
+                    f"'{entry.dist}{' ' + entry.version if entry.version else ''}')")
+    return f"model {getattr(model, 'name', cls.__name__)!r} (class {cls.__module__}.{cls.__qualname__}, not registered)"
+
+
+@contextlib.contextmanager
+def plugin_call(model: Any, what: str) -> Iterator[None]:
+    """Run plugin code; turn any non-ganzoo exception it raises into a PluginError that names the plugin."""
+    try:
+        yield
+    except GanzooError:
+        raise
+    except torch.OutOfMemoryError as exc:
+        raise TrainingError(f"{what} of {origin(model)} ran out of memory ({_first_line(exc)}); lower --batch-size "
+                            "or the model's widths") from exc
+    except Exception as exc:  # noqa: BLE001 — any bug in a plugin is reported, with its place, not re-raised bare
+        raise PluginError(f"{what} of {origin(model)} raised {type(exc).__name__}: {_first_line(exc)} "
+                          f"(at {_where(exc)}); this is a bug in that plugin: report it to its authors, or block "
+                          "it with GANZOO_DISABLE_PLUGINS") from exc
+
+
+def checked_losses(model: Any, losses: Any, step: int) -> dict[str, torch.Tensor]:
+    """``train_step``'s return value as {name: 0-d float tensor}, or a PluginError saying what is wrong with it."""
+    if not isinstance(losses, dict) or not losses:
+        raise PluginError(f"train_step of {origin(model)} returned {_describe(losses)} at step {step}; it must "
+                          "return a non-empty dict of named scalar losses, e.g. {'g_loss': g, 'd_loss': d}")
+    out = {}
+    for name, value in losses.items():
+        try:
+            t = torch.as_tensor(value.detach() if torch.is_tensor(value) else value)
+        except (TypeError, ValueError, RuntimeError):
+            t = None
+        if not isinstance(name, str) or t is None or t.numel() != 1 or not (t.is_floating_point() or
+                                                                           t.dtype in (torch.int32, torch.int64)):
+            raise PluginError(f"train_step of {origin(model)} returned {name!r}: {_describe(value)} at step {step}; "
+                              "every loss must be a scalar (a 0-d tensor or a float) under a string name")
+        out[name] = t.reshape(())
+    return out
+
+
+def checked_sample(model: Any, n: int, labels: torch.Tensor | None, generator: torch.Generator | None
+                   ) -> torch.Tensor:
+    """``model.sample(n, labels, generator=...)`` with its result checked: a (n, *image_shape) floating tensor."""
+    with plugin_call(model, "sample"):
+        images = model.sample(n, labels, generator=generator)
+    expected = (n, *model.image_shape)
+    if not isinstance(images, torch.Tensor) or tuple(images.shape) != expected or not images.is_floating_point():
+        raise PluginError(f"sample({n}) of {origin(model)} returned {_describe(images)}; expected a floating tensor "
+                          f"of shape {expected} in [-1, 1]")
+    return images
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}" if not isinstance(value, dict) or value else "an empty dict"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else "(no message)"
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame outside torch (the plugin's line, not the library call it made)."""
+    torch_dir = str(Path(torch.__file__).parent)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(torch_dir)]
+    if not frames:
+        return "an unknown place"
+    return f"{frames[-1].filename}:{frames[-1].lineno}"
