@@ -8,6 +8,8 @@ from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 import torch
 from torch import nn
 
+from ganzoo.errors import ConfigError
+
 
 class Batch(NamedTuple):
     """One training batch: images scaled to [-1, 1] (N, C, H, W) and integer class labels (N,)."""
@@ -113,9 +115,9 @@ class GenerativeModel(nn.Module):
         if labels.numel() == 1:
             labels = labels.expand(n)
         if labels.numel() != n:
-            raise ValueError(f"got {labels.numel()} labels for {n} samples")
+            raise ConfigError(f"got {labels.numel()} labels for {n} samples; give one label or one per sample")
         if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise ValueError(f"labels must be in [0, {self.num_classes - 1}]")
+            raise ConfigError(f"labels must be in [0, {self.num_classes - 1}] (the model has {self.num_classes} classes)")
         return labels
 
     def optimize(self, name: str, loss: torch.Tensor) -> None:

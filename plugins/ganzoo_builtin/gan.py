@@ -20,7 +20,8 @@ class GAN(AdversarialModel):
     description = "GAN (Goodfellow 2014): MLP generator and discriminator, non-saturating loss"
     defaults = {**AdversarialModel.defaults, "g_widths": [256, 512, 1024], "d_widths": [512, 256],
                 "d_dropout": 0.0}
-    choices = {**AdversarialModel.choices, "d_dropout": Range(0, 0.9)}
+    choices = {**AdversarialModel.choices, "d_dropout": Range(0, 0.9), "g_widths": Range(1, 65536),
+               "d_widths": Range(1, 65536)}
 
     def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
                  num_classes: int = 10) -> None:
