@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from rich.console import Console
@@ -13,8 +14,10 @@ from ganzoo.errors import GanzooError
 # Sub-command modules under ganzoo.commands, in the order ``ganzoo --help`` lists them.
 COMMANDS = ["listing", "eval", "evaluator", "bench", "train", "sample", "datasets", "new_plugin"]
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped or logged output is not cut at rich's 80 columns: leaderboards and tables are wide.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -527,14 +527,9 @@ class _Bar:
     def open(cls, progress: Any, description: str, total: int | None, done: int) -> Any:
         own = progress is None
         if own:
-            from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
+            from ganzoo.progress import make_progress
 
-            progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[losses]}"), TextColumn("{task.fields[speed]}"),
-                                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                                console=Console(stderr=True))
+            progress = make_progress()
         task = progress.add_task(description, total=total, completed=done, losses="", speed="")
         bar = cls(progress, task)
         if own:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 #: Leaderboard columns: (key, heading, format, which direction is better: +1 higher, -1 lower, 0 none).
@@ -23,12 +22,6 @@ COLUMNS = [
     ("intra_fid", "intra-FID", "{:.2f}", -1),
     ("min_class_share", "rarest class", "{:.1%}", +1),
 ]
-
-
-def make_progress(quiet: bool, console: Console | None = None) -> Progress:
-    """The suite-wide live display: one bar for the suite and one per training run."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields}"),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet, transient=False)
 
 
 def _cell(row: dict[str, Any], key: str, fmt: str) -> str:

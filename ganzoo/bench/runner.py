@@ -107,6 +107,7 @@ def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
     """Train and score every model of the plan, then write results.json, report.md and the pictures."""
     from ganzoo.bench import report
     from ganzoo.environment import describe, resolve_device
+    from ganzoo.progress import make_progress
 
     zoo = load_zoo(opts.config).with_overrides(opts.overrides)
     plan = resolve_plan(opts, zoo)
@@ -121,7 +122,7 @@ def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
 
     runs: list[dict[str, Any]] = []
     jobs = [(m, s) for m in plan.models for s in range(plan.seeds)]
-    progress = report.make_progress(opts.quiet, console)
+    progress = make_progress(console, disable=opts.quiet)
     with progress:
         overall = progress.add_task(f"bench ({len(jobs)} runs)", total=len(jobs))
         for model, seed in jobs:
