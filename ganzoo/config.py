@@ -92,7 +92,9 @@ SECTIONS: dict[str, Any] = {
     "bench": {
         "suite": "default",
         "suites": MapOf({"models": [], "dataset": "mnist-embedded", "steps": 0, "minutes": 0.0, "seeds": 1,
-                         "n_eval": 0, "eval_every": 0, "set": []}),
+                         "n_eval": 0, "eval_every": 0, "set": [],
+                         # Time to quality: report the first scored step whose FID is at or below each target.
+                         "fid_targets": [1.0]}),
     },
 }
 #: Allowed values of the non-model sections, by dotted key path.

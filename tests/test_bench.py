@@ -14,6 +14,7 @@ TINY = ["--set", "gan.g_widths=[32]", "--set", "gan.d_widths=[32]", "--set", "ga
 
 def bench(out: Path, *extra: str) -> int:
     return main(["bench", "gan", "cgan", "--steps", "4", "--n-eval", "256", "--eval-every", "2",
+                 "--fid-target", "1e6", "--fid-target", "1e-3",
                  "--out", str(out), "--quiet", "--device", "cpu", *TINY, *extra])
 
 
@@ -43,6 +44,25 @@ def test_bench_writes_results_report_and_pictures(finished: Path) -> None:
     assert (finished / "fid-curve.png").read_bytes()[:4] == b"\x89PNG"
     report = (finished / "report.md").read_text()
     assert "| gan |" in report and "| cgan |" in report and "samples-cgan.png" in report
+    assert "4 steps, 1 seed(s)" in report
+
+
+def test_time_to_quality_is_the_first_scored_step_at_or_below_each_target(finished: Path) -> None:
+    results = json.loads((finished / "results.json").read_text())
+    assert results["fid_targets"] == [1e6, 1e-3]
+    for m in results["models"]:  # any FID is below a million at the first scored step; none is below 0.001
+        assert (m["steps_to_fid_1e+06"], m["steps_to_fid_1e+06_reached"]) == (2, "1/1")
+        assert (m["steps_to_fid_0.001"], m["steps_to_fid_0.001_reached"]) == (None, "0/1")
+    report = (finished / "report.md").read_text()
+    assert "steps to FID≤1e+06" in report and "not reached" in report
+
+
+def test_steps_to_fid() -> None:
+    from ganzoo.bench.runner import steps_to_fid
+
+    curve = [{"step": 100, "fid": 9.0}, {"step": 200, "fid": 4.0}, {"step": 300, "fid": 6.0}, {"step": 400, "fid": 3.0}]
+    assert [steps_to_fid(curve, t) for t in (10, 5, 4, 3.5, 1)] == [100, 200, 200, 400, None]
+    assert steps_to_fid([], 5) is None
 
 
 def test_reuse_skips_training(finished: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,21 +24,32 @@ COLUMNS = [
 ]
 
 
+def columns(results: dict[str, Any]) -> list[tuple[str, str, str, int]]:
+    """The leaderboard's columns: the fixed ones, then one time-to-quality column per FID target."""
+    from ganzoo.bench.runner import target_key
+
+    return COLUMNS + [(target_key(t), f"steps to FID≤{t:g}", "{:.0f}", -1) for t in results.get("fid_targets") or []]
+
+
 def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
     value = row.get(key)
+    reached = row.get(f"{key}_reached")
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
+        return "not reached" if reached else "—"
     text = fmt.format(value)
     std = row.get(f"{key}_std")
     if std is not None:
         text += " ± " + fmt.format(std).rstrip("%") + ("%" if fmt.endswith("%}") else "")
+    if reached and reached.split("/")[0] != reached.split("/")[1]:
+        text += f" ({reached} seeds)"
     return text
 
 
-def best_per_column(models: list[dict[str, Any]]) -> dict[str, str]:
+def best_per_column(models: list[dict[str, Any]], cols: list[tuple[str, str, str, int]] = COLUMNS
+                    ) -> dict[str, str]:
     """The model with the best value of each scored column."""
     best: dict[str, str] = {}
-    for key, _, _, direction in COLUMNS:
+    for key, _, _, direction in cols:
         values = [(m[key], m["model"]) for m in models
                   if direction and isinstance(m.get(key), (int, float)) and math.isfinite(m[key])]
         if len(values) > 1:
@@ -49,23 +60,34 @@ def best_per_column(models: list[dict[str, Any]]) -> dict[str, str]:
 def leaderboard(results: dict[str, Any]) -> Table:
     """The rich leaderboard table, best value per column in bold green."""
     models = results["models"]
-    best = best_per_column(models)
+    cols = columns(results)
+    best = best_per_column(models, cols)
     budget = results["budget"]
     limit = f"{budget['steps']} steps" if budget["steps"] else f"{budget['minutes']} min"
     table = Table(title=f"ganzoo bench — {results['dataset']}, {limit} per model, {budget['seeds']} seed(s)",
                   caption=protocol_line(results))
     table.add_column("model", style="bold")
-    for key, heading, _, _ in COLUMNS:
-        if any(m.get(key) is not None for m in models):
-            table.add_column(heading, justify="right")
+    cols = [c for c in cols if any(key_shown(m, c[0]) for m in models)]
+    for _, heading, _, _ in cols:
+        table.add_column(heading, justify="right")
     for m in models:
         cells = [m["model"]]
-        for key, _, fmt, _ in COLUMNS:
-            if any(x.get(key) is not None for x in models):
-                text = _cell(m, key, fmt)
-                cells.append(f"[bold green]{text}[/]" if best.get(key) == m["model"] else text)
+        for key, _, fmt, _ in cols:
+            text = _cell(m, key, fmt)
+            cells.append(f"[bold green]{text}[/]" if best.get(key) == m["model"] else text)
         table.add_row(*cells)
     return table
+
+
+def _budget(budget: dict[str, Any]) -> str:
+    limit = [f"{budget['steps']} steps"] if budget.get("steps") else []
+    limit += [f"{budget['minutes']:g} minutes of training"] if budget.get("minutes") else []
+    return f"{' or '.join(limit)}, {budget['seeds']} seed(s)"
+
+
+def key_shown(row: dict[str, Any], key: str) -> bool:
+    """True when ``row`` has something to show under ``key`` (a value, or a target it did not reach)."""
+    return row.get(key) is not None or f"{key}_reached" in row
 
 
 def protocol_line(results: dict[str, Any]) -> str:
@@ -79,10 +101,11 @@ def protocol_line(results: dict[str, Any]) -> str:
 def markdown(results: dict[str, Any], pictures: dict[str, str], plot: str | None) -> str:
     """report.md: the leaderboard as a Markdown table, the protocol, and the pictures."""
     models = results["models"]
-    best = best_per_column(models)
-    cols = [c for c in COLUMNS if any(m.get(c[0]) is not None for m in models)]
+    cols = columns(results)
+    best = best_per_column(models, cols)
+    cols = [c for c in cols if any(key_shown(m, c[0]) for m in models)]
     lines = [f"# ganzoo bench — {results['dataset']}", "",
-             f"Budget: {results['budget']}. Best value per column in **bold**.", "",
+             f"Budget per model: {_budget(results['budget'])}. Best value per column in **bold**.", "",
              "| model | " + " | ".join(c[1] for c in cols) + " |",
              "|---|" + "---:|" * len(cols)]
     for m in models:

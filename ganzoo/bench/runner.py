@@ -39,6 +39,7 @@ class BenchOptions:
     config: str | None = None
     overrides: list[str] = field(default_factory=list)
     quiet: bool = False
+    fid_targets: list[float] | None = None
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Plan:
     n_eval: int
     eval_every: int
     overrides: list[str]
+    fid_targets: list[float] = field(default_factory=list)
 
     def key(self, model: str, seed: int, zoo: Zoo) -> str:
         """A hash of everything that decides one model's result (its settings, the budget, the protocol)."""
@@ -72,7 +74,7 @@ def resolve_plan(opts: BenchOptions, zoo: Zoo) -> Plan:
         raise ConfigError(f"unknown bench suite {suite_name!r}; suites in {zoo.source}: "
                           f"{', '.join(suites) or '(none)'} (add one under bench.suites)")
     suite = {"models": [], "dataset": "mnist-embedded", "steps": 0, "minutes": 0.0, "seeds": 1, "n_eval": 0,
-             "eval_every": 0, "set": [], **suites[suite_name]}
+             "eval_every": 0, "set": [], "fid_targets": [], **suites[suite_name]}
     if opts.all:
         models = host().names("models")
     else:
@@ -97,10 +99,13 @@ def resolve_plan(opts: BenchOptions, zoo: Zoo) -> Plan:
         if value is not None and (value < 0 or (value == 0 and name in ("--steps", "--minutes", "--seeds"))):
             raise ConfigError(f"{name} {value}: must be positive")
     n_eval = opts.n_eval or suite["n_eval"] or zoo.section("metrics")["n_eval"]
+    targets = [float(t) for t in (opts.fid_targets if opts.fid_targets is not None else suite["fid_targets"])]
+    if any(not math.isfinite(t) or t <= 0 for t in targets):
+        raise ConfigError(f"FID targets {targets}: each must be a positive number")
     return Plan(models=models, dataset=opts.dataset or suite["dataset"], steps=steps, minutes=minutes,
                 seeds=opts.seeds or suite["seeds"], n_eval=int(n_eval),
                 eval_every=opts.eval_every if opts.eval_every is not None else suite["eval_every"],
-                overrides=[*suite["set"], *opts.overrides])
+                overrides=[*suite["set"], *opts.overrides], fid_targets=sorted(set(targets), reverse=True))
 
 
 def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
@@ -209,17 +214,35 @@ def aggregate(plan: Plan, runs: list[dict[str, Any]], environment: dict[str, Any
         row["class_distribution"] = [statistics.fmean(v) for v in zip(*(r["class_distribution"] for r in mine))] \
             if all(r["class_distribution"] for r in mine) else []
         row["fid_curve"] = {r["seed"]: r["fid_curve"] for r in mine}
+        for target in plan.fid_targets:  # time to quality: the first scored step at or below the target
+            key = target_key(target)
+            reached = [s for s in (steps_to_fid(r["fid_curve"], target) for r in mine) if s is not None]
+            row[key] = statistics.fmean(reached) if reached else None
+            if len(reached) > 1:
+                row[f"{key}_std"] = statistics.stdev(reached)
+            row[f"{key}_reached"] = f"{len(reached)}/{len(mine)}"
         models.append(row)
     protocol = dict(runs[0]["protocol"]) if runs else {}
     protocol.pop("seed", None)
     return {
         "dataset": plan.dataset,
         "budget": {"steps": plan.steps, "minutes": plan.minutes, "seeds": plan.seeds},
+        "fid_targets": plan.fid_targets,
         "protocol": {**protocol, "n_eval": plan.n_eval, "seeds": list(range(plan.seeds)),
                      "fid_curve_samples": min(plan.n_eval, 2000) if plan.eval_every else None},
         "environment": environment,
         "models": models,
     }
+
+
+def target_key(target: float) -> str:
+    """The results key of the time-to-quality column of one FID target, e.g. ``steps_to_fid_5``."""
+    return f"steps_to_fid_{target:g}"
+
+
+def steps_to_fid(curve: list[dict[str, float]], target: float) -> int | None:
+    """The first step of a FID curve whose FID is at or below ``target`` (None when it never gets there)."""
+    return next((int(p["step"]) for p in curve if p["fid"] is not None and p["fid"] <= target), None)
 
 
 def _finished(run_dir: Path, key: str) -> dict[str, Any] | None:

@@ -20,6 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, help="repeat with K seeds and report mean ± std")
     p.add_argument("--n-eval", type=int, help="generated samples scored per model")
     p.add_argument("--eval-every", type=int, help="score a small FID every N steps for the curve (0: off)")
+    p.add_argument("--fid-target", dest="fid_targets", type=float, action="append", metavar="FID",
+                   help="time to quality: report the first step whose FID is at or below FID (repeatable; "
+                        "default: the suite's fid_targets; needs --eval-every)")
     p.add_argument("--out", default="bench-out", help="output folder (default: bench-out)")
     p.add_argument("--reuse", action="store_true", help="skip training where a finished run with the same config exists")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     opts = BenchOptions(models=args.models, all=args.all, suite=args.suite, dataset=args.dataset, steps=args.steps,
                         minutes=args.minutes, seeds=args.seeds, n_eval=args.n_eval, eval_every=args.eval_every,
-                        out=args.out, reuse=args.reuse, device=args.device, config=args.config,
+                        out=args.out, reuse=args.reuse, fid_targets=args.fid_targets, device=args.device, config=args.config,
                         overrides=args.overrides, quiet=args.quiet or args.json)
     results = run_bench(opts, console=console)
     if args.json:
