@@ -19,7 +19,7 @@ class GAN(AdversarialModel):
     name = "gan"
     description = "GAN (Goodfellow 2014): MLP generator and discriminator, non-saturating loss"
     defaults = {**AdversarialModel.defaults, "g_widths": [256, 512, 1024], "d_widths": [512, 256],
-                "d_dropout": 0.0}
+                "d_dropout": 0.0, "g_batch_norm": False}
     choices = {**AdversarialModel.choices, "d_dropout": Range(0, 0.9), "g_widths": Range(1, 65536),
                "d_widths": Range(1, 65536)}
 
@@ -34,8 +34,8 @@ class GAN(AdversarialModel):
         pixels = math.prod(self.image_shape)
         act = nn.LeakyReLU(0.2)
         g_sizes = [self.hp.latent_dim + self.cond_dim, *self.hp.g_widths, pixels]
-        # Subclasses may offer BatchNorm between the generator's layers (CGAN's g_batch_norm).
-        self.G = nn.Sequential(mlp(g_sizes, act, batch_norm=getattr(self.hp, "g_batch_norm", False)), nn.Tanh())
+        # g_batch_norm: BatchNorm between the generator's layers (off in the paper, on in the popular PyTorch script).
+        self.G = nn.Sequential(mlp(g_sizes, act, batch_norm=self.hp.g_batch_norm), nn.Tanh())
         self.D = mlp([pixels + self.cond_dim, *self.hp.d_widths, 1], act, self.hp.d_dropout)
 
     @property
