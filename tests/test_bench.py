@@ -105,3 +105,9 @@ def test_interrupted_bench_resumes_from_finished_models(tmp_path: Path, monkeypa
     assert bench(tmp_path) == 0
     assert trained == ["cgan"]
     assert len(json.loads((tmp_path / "results.json").read_text())["models"]) == 2
+
+
+def test_fid_targets_need_the_curve(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["bench", "gan", "--fid-target", "5", "--eval-every", "0", "--out", str(tmp_path / "out")])
+    assert code == 2 and "--eval-every" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

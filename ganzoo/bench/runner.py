@@ -102,9 +102,13 @@ def resolve_plan(opts: BenchOptions, zoo: Zoo) -> Plan:
     targets = [float(t) for t in (opts.fid_targets if opts.fid_targets is not None else suite["fid_targets"])]
     if any(not math.isfinite(t) or t <= 0 for t in targets):
         raise ConfigError(f"FID targets {targets}: each must be a positive number")
+    eval_every = opts.eval_every if opts.eval_every is not None else suite["eval_every"]
+    if targets and not eval_every:
+        if opts.fid_targets:
+            raise ConfigError("--fid-target needs the FID curve: add --eval-every N")
+        targets = []  # the suite's targets, with the curve switched off: nothing to measure them on
     return Plan(models=models, dataset=opts.dataset or suite["dataset"], steps=steps, minutes=minutes,
-                seeds=opts.seeds or suite["seeds"], n_eval=int(n_eval),
-                eval_every=opts.eval_every if opts.eval_every is not None else suite["eval_every"],
+                seeds=opts.seeds or suite["seeds"], n_eval=int(n_eval), eval_every=eval_every,
                 overrides=[*suite["set"], *opts.overrides], fid_targets=sorted(set(targets), reverse=True))
 
 
