@@ -392,6 +392,23 @@ def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def assert_same_state(a: Any, b: Any, where: str = "state") -> None:
+    """Assert two (nested) states are equal, tensors bit for bit: e.g. a resumed run's checkpoint and an
+    uninterrupted one's. The AssertionError names the first key path that differs."""
+    if torch.is_tensor(a):
+        assert torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), f"{where}: keys {sorted(a)} vs {sorted(b)}"
+        for k in a:
+            assert_same_state(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{where}: lengths differ"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} vs {b!r}"
+
+
 def make_distribution(root: str | Path, name: str, version: str = "1.0",
                       entry_points: Mapping[str, str] | None = None, files: Mapping[str, str] | None = None,
                       group: str = "ganzoo") -> Path:

@@ -15,3 +15,12 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     yield
     mp.undo()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> None:
+    """One torch thread for a module of tiny networks: fastest, and it cannot oversubscribe a busy 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

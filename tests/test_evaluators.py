@@ -17,13 +17,7 @@ from ganzoo.metrics.evaluators import sha256_file
 from ganzoo.registry import host
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One CPU thread: small convolutions run faster and steadier on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- registry -----------------------------------------------------------------------------------------------------

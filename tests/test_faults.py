@@ -17,7 +17,7 @@ import torch
 from ganzoo import registry
 from ganzoo.checkpoint import list_checkpoints, read_checkpoint
 from ganzoo.cli import main
-from ganzoo.testing import make_distribution
+from ganzoo.testing import assert_same_state, make_distribution
 
 TRAIN = ["train", "gan", "--steps", "1500", "--batch-size", "8", "--seed", "3", "--device", "cpu", "--quiet",
          "--set", "gan.g_widths=[16]", "--set", "gan.d_widths=[16]", "--set", "gan.latent_dim=8",
@@ -58,22 +58,7 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(tmp_pa
     assert kills == 3
     ref, got = (read_checkpoint(list_checkpoints(d)[-1]) for d in (tmp_path / "ref", run_dir))
     assert got["step"] == ref["step"] == 1500
-    assert_equal(got["state"], ref["state"])  # networks and optimizers, bit for bit
-
-
-def assert_equal(a: object, b: object, where: str = "state") -> None:
-    if torch.is_tensor(a):
-        assert torch.is_tensor(b) and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert isinstance(b, dict) and a.keys() == b.keys(), where
-        for k in a:
-            assert_equal(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_equal(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
+    assert_same_state(got["state"], ref["state"])  # networks and optimizers, bit for bit
 
 
 BAD_MODELS = textwrap.dedent('''
@@ -128,6 +113,7 @@ def bad_models(tmp_path_factory: pytest.TempPathFactory):
     registry.reset()
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("model,cause", [
     ("raiser", "train_step of model 'raiser' (plugin 'badmodels', distribution 'ganzoo-badmodels 0.3') raised "
                "ZeroDivisionError: division by zero (at "),
@@ -142,13 +128,8 @@ def bad_models(tmp_path_factory: pytest.TempPathFactory):
 ])
 def test_a_misbehaving_model_is_reported_with_its_distribution(bad_models, tmp_path: Path, capsys, model: str,
                                                                cause: str) -> None:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        code = main(["train", model, "--steps", "2", "--out", str(tmp_path / model), "--quiet", "--device", "cpu",
-                     "--set", "train.sample_grid=4"])
-    finally:
-        torch.set_num_threads(before)
+    code = main(["train", model, "--steps", "2", "--out", str(tmp_path / model), "--quiet", "--device", "cpu",
+                 "--set", "train.sample_grid=4"])
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2 and cause in err, err
     if model == "raiser":

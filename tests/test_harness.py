@@ -23,6 +23,7 @@ from ganzoo.harness import TrainingInterrupted, TrainOptions, resolve_run_dir, t
 from ganzoo.model import Batch, GenerativeModel
 from ganzoo.registry import host
 from ganzoo.sampling import label_sweep
+from ganzoo.testing import assert_same_state
 from ganzoo_builtin.gan import GAN
 
 TINY = ["gan.g_widths=[16]", "gan.d_widths=[16]", "gan.latent_dim=8", "train.log_every=1",
@@ -114,22 +115,6 @@ def metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
 
 
-def assert_same(a: Any, b: Any, where: str = "") -> None:
-    """Recursively equal, tensors bit for bit."""
-    if torch.is_tensor(a):
-        assert torch.is_tensor(b) and a.dtype == b.dtype and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            assert_same(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b)):
-            assert_same(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, where
-
-
 def final_state(run_dir: Path) -> dict[str, Any]:
     blob = read_checkpoint(list_checkpoints(run_dir)[-1])
     return {"step": blob["step"], "state": blob["state"], "rng": blob["rng"], "data": blob["data"]}
@@ -171,7 +156,7 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(tmp_path: Path) -> N
     assert [p.name for p in list_checkpoints(tmp_path / "split")][-1] == "step-00000004.pt"
     summary = run(tmp_path / "split", steps=8, resume=True, seed=None, batch_size=None)
     assert summary["steps"] == 8
-    assert_same(final_state(tmp_path / "whole"), final_state(tmp_path / "split"))
+    assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "split"))
     assert metrics(tmp_path / "whole") == [dict(m, wall_seconds=w["wall_seconds"], images_per_second=w[
         "images_per_second"]) for m, w in zip(metrics(tmp_path / "split"), metrics(tmp_path / "whole"))]
 
@@ -190,7 +175,7 @@ def test_a_signal_writes_a_checkpoint_and_resume_is_exact(tmp_path: Path, sig: i
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
     run(tmp_path / "stopped", steps=7, resume=True)
     run(tmp_path / "whole", steps=7)
-    assert_same(final_state(tmp_path / "whole"), final_state(tmp_path / "stopped"))
+    assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "stopped"))
 
 
 def test_ctrl_c_from_the_cli_exits_130_with_a_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -223,7 +208,7 @@ def test_callback_sees_the_model_and_changes_nothing(tmp_path: Path) -> None:
     run(tmp_path / "cb", steps=5, callback=score, callback_every=2)
     run(tmp_path / "plain", steps=5)
     assert seen == [2, 4, 5]
-    assert_same(final_state(tmp_path / "cb"), final_state(tmp_path / "plain"))
+    assert_same_state(final_state(tmp_path / "cb"), final_state(tmp_path / "plain"))
 
 
 def test_a_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
@@ -244,7 +229,7 @@ def test_resume_falls_back_to_the_newest_good_checkpoint(tmp_path: Path) -> None
     summary = run(tmp_path / "r", steps=6, resume=True)
     assert summary["steps"] == 6
     run(tmp_path / "whole", steps=6)
-    assert_same(final_state(tmp_path / "whole"), final_state(tmp_path / "r"))  # redone from step 3
+    assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "r"))  # redone from step 3
 
 
 def test_resume_refuses_changed_settings_and_missing_runs(tmp_path: Path) -> None:
@@ -323,7 +308,7 @@ def test_bf16_autocast_on_cpu(tmp_path: Path) -> None:
 def test_streamed_data_trains_like_data_on_the_device(tmp_path: Path) -> None:
     run(tmp_path / "device", steps=6, overrides=[*TINY, "train.data_placement=device"])
     run(tmp_path / "stream", steps=6, overrides=[*TINY, "train.data_placement=stream"])
-    assert_same(final_state(tmp_path / "device"), final_state(tmp_path / "stream"))
+    assert_same_state(final_state(tmp_path / "device"), final_state(tmp_path / "stream"))
 
 
 def test_time_budget_and_in_memory_data(tmp_path: Path) -> None:

@@ -21,13 +21,7 @@ from ganzoo.metrics.classifier import stratified_split
 from ganzoo.model import GenerativeModel
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One CPU thread: these tests run thousands of tiny convolutions, which two busy threads slow down badly."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- the Fréchet distance ---------------------------------------------------------------------------------------
