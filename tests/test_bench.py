@@ -1,11 +1,14 @@
 """`ganzoo bench`: files and keys it writes, --reuse, unknown names, resuming an interrupted bench."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from ganzoo.checkpoint import list_checkpoints, read_checkpoint
 from ganzoo.cli import main
 
 TINY = ["--set", "gan.g_widths=[32]", "--set", "gan.d_widths=[32]", "--set", "gan.batch_size=16",
@@ -105,6 +108,45 @@ def test_interrupted_bench_resumes_from_finished_models(tmp_path: Path, monkeypa
     assert bench(tmp_path) == 0
     assert trained == ["cgan"]
     assert len(json.loads((tmp_path / "results.json").read_text())["models"]) == 2
+
+
+def test_a_run_interrupted_mid_training_resumes_and_keeps_its_fid_curve(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import ganzoo.harness
+
+    real_train = ganzoo.harness.train
+    calls: list[tuple[str, bool]] = []
+
+    def half_then_interrupt(opts):  # cgan trains 2 of its 4 steps (one FID point), then the bench is interrupted
+        calls.append((opts.model, opts.resume))
+        if opts.model == "cgan":
+            real_train(dataclasses.replace(opts, steps=2))
+            raise KeyboardInterrupt
+        return real_train(opts)
+
+    monkeypatch.setattr(ganzoo.harness, "train", half_then_interrupt)
+    assert bench(tmp_path) == 130
+    monkeypatch.setattr(ganzoo.harness, "train", lambda opts: calls.append((opts.model, opts.resume))
+                        or real_train(opts))
+    assert bench(tmp_path) == 0
+    assert calls == [("gan", False), ("cgan", False), ("cgan", True)]
+    cgan = json.loads((tmp_path / "results.json").read_text())["models"][1]
+    assert [p["step"] for p in cgan["fid_curve"]["0"]] == [2, 4]  # step 2 was scored before the interruption
+
+
+def test_reuse_trains_afresh_what_changed(finished: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ganzoo.harness
+
+    out = tmp_path / "copy"
+    shutil.copytree(finished, out)
+    real_train = ganzoo.harness.train
+    calls: list[tuple[str, bool]] = []
+    monkeypatch.setattr(ganzoo.harness, "train", lambda opts: calls.append((opts.model, opts.resume))
+                        or real_train(opts))
+    assert bench(out, "--reuse", "--set", "gan.g_widths=[24]") == 0
+    assert calls == [("gan", False)]  # not resumed from the old gan's finished checkpoint; cgan reused
+    state = read_checkpoint(list_checkpoints(out / "runs" / "gan-seed0")[-1])
+    assert state["config"]["hparams"]["g_widths"] == [24]
 
 
 def test_fid_targets_need_the_curve(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -18,6 +18,9 @@ from ganzoo.registry import host
 #: Scores aggregated over seeds (mean ± std), in the order the leaderboard shows them.
 SCORES = ("fid", "inception_score", "kid", "class_accuracy", "intra_fid", "min_class_share")
 STATE_FILE = "bench-state.json"
+#: In each run folder: the key of the settings it was started with, and its FID curve so far.
+RUN_FILE = "bench-run.json"
+CURVE_FILE = "fid-curve.json"
 
 
 @dataclass
@@ -156,17 +159,21 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
     from ganzoo.harness import TrainOptions, train
     from ganzoo.metrics import evaluate
 
-    curve: list[dict[str, float]] = []
+    # Resume only a run that was started with these very settings (its key); anything else starts afresh.
+    resume = resume and _read_state(run_dir / RUN_FILE).get("key") == key and (run_dir / "checkpoints").is_dir()
+    _write_json(run_dir / RUN_FILE, {"key": key})
+    # The FID curve is kept in the run folder point by point, so a resumed run keeps the points scored before.
+    curve: list[dict[str, float]] = _read_state(run_dir / CURVE_FILE).get("points", []) if resume else []
     curve_n = min(plan.n_eval, 2000)
 
     def score_along(step: int, net: Any) -> None:
         s = evaluate(net, dataset=plan.dataset, n=curve_n, seed=seed, device=str(device))
-        curve.append({"step": step, "fid": s["fid"]})
+        curve[:] = [p for p in curve if p["step"] < step] + [{"step": step, "fid": s["fid"]}]
+        _write_json(run_dir / CURVE_FILE, {"points": curve})
 
-    resume = resume and (run_dir / "checkpoints").is_dir()
     summary = train(TrainOptions(
         model=model, dataset=plan.dataset, steps=plan.steps, max_seconds=plan.minutes * 60 if plan.minutes else None,
-        seed=seed, out=str(run_dir), resume=resume, device=str(device), config=opts.config,
+        seed=seed, out=str(run_dir), resume=resume, overwrite=not resume, device=str(device), config=opts.config,
         overrides=list(plan.overrides) + list(opts.overrides), quiet=True, progress=progress,
         callback=score_along if plan.eval_every else None, callback_every=plan.eval_every))
     from ganzoo.checkpoint import load_model
