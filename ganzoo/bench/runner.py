@@ -211,7 +211,7 @@ def aggregate(plan: Plan, runs: list[dict[str, Any]], environment: dict[str, Any
             if not values:
                 continue
             row[k] = statistics.fmean(values)
-            if len(values) > 1:
+            if len(values) > 1 and not (k == "steps" and plan.steps):  # a step budget: every seed trains as long
                 row[f"{k}_std"] = statistics.stdev(values)
         if row["conditional"]:
             row.setdefault("class_accuracy", None)
