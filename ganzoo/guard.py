@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed
 
 from ganzoo.errors import GanzooError, PluginError, TrainingError
 
@@ -34,7 +35,7 @@ def plugin_call(model: Any, what: str) -> Iterator[None]:
     """Run plugin code; turn any non-ganzoo exception it raises into a PluginError that names the plugin."""
     try:
         yield
-    except GanzooError:
+    except (GanzooError, torch.distributed.DistError):  # ours, or the process group's (not the plugin's fault)
         raise
     except torch.OutOfMemoryError as exc:
         raise TrainingError(f"{what} of {origin(model)} ran out of memory ({_first_line(exc)}); lower --batch-size "
