@@ -117,7 +117,8 @@ class GenerativeModel(nn.Module):
         if labels.numel() != n:
             raise ConfigError(f"got {labels.numel()} labels for {n} samples; give one label or one per sample")
         if labels.min() < 0 or labels.max() >= self.num_classes:
-            raise ConfigError(f"labels must be in [0, {self.num_classes - 1}] (the model has {self.num_classes} classes)")
+            raise ConfigError(f"labels must be in [0, {self.num_classes - 1}] "
+                              f"(the model has {self.num_classes} classes)")
         return labels
 
     def optimize(self, name: str, loss: torch.Tensor) -> None:

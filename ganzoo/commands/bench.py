@@ -44,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     opts = BenchOptions(models=args.models, all=args.all, suite=args.suite, dataset=args.dataset, steps=args.steps,
                         minutes=args.minutes, seeds=args.seeds, n_eval=args.n_eval, eval_every=args.eval_every,
-                        out=args.out, reuse=args.reuse, fid_targets=args.fid_targets, device=args.device, config=args.config,
-                        overrides=args.overrides, quiet=args.quiet or args.json)
+                        out=args.out, reuse=args.reuse, fid_targets=args.fid_targets, device=args.device,
+                        config=args.config, overrides=args.overrides, quiet=args.quiet or args.json)
     results = run_bench(opts, console=console)
     if args.json:
         print(json.dumps(results, indent=2, default=str))
