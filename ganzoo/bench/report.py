@@ -62,9 +62,7 @@ def leaderboard(results: dict[str, Any]) -> Table:
     models = results["models"]
     cols = columns(results)
     best = best_per_column(models, cols)
-    budget = results["budget"]
-    limit = f"{budget['steps']} steps" if budget["steps"] else f"{budget['minutes']} min"
-    table = Table(title=f"ganzoo bench — {results['dataset']}, {limit} per model, {budget['seeds']} seed(s)",
+    table = Table(title=f"ganzoo bench — {results['dataset']}, per model: {_budget(results['budget'])}",
                   caption=protocol_line(results))
     table.add_column("model", style="bold")
     cols = [c for c in cols if any(key_shown(m, c[0]) for m in models)]

@@ -128,7 +128,7 @@ def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     bench_key = hashlib.sha256(json.dumps(asdict(plan), sort_keys=True).encode()).hexdigest()[:16]
-    state = _read_state(out / STATE_FILE)
+    state = _read_json(out / STATE_FILE)
     resuming = state.get("key") == bench_key and not state.get("complete")
     _write_json(out / STATE_FILE, {"key": bench_key, "complete": False})
 
@@ -160,10 +160,10 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
     from ganzoo.metrics import evaluate
 
     # Resume only a run that was started with these very settings (its key); anything else starts afresh.
-    resume = resume and _read_state(run_dir / RUN_FILE).get("key") == key and (run_dir / "checkpoints").is_dir()
+    resume = resume and _read_json(run_dir / RUN_FILE).get("key") == key and (run_dir / "checkpoints").is_dir()
     _write_json(run_dir / RUN_FILE, {"key": key})
     # The FID curve is kept in the run folder point by point, so a resumed run keeps the points scored before.
-    curve: list[dict[str, float]] = _read_state(run_dir / CURVE_FILE).get("points", []) if resume else []
+    curve: list[dict[str, float]] = _read_json(run_dir / CURVE_FILE).get("points", []) if resume else []
     curve_n = min(plan.n_eval, 2000)
 
     def score_along(step: int, net: Any) -> None:
@@ -265,7 +265,7 @@ def _finished(run_dir: Path, key: str) -> dict[str, Any] | None:
     return data if data.get("key") == key and Path(data.get("checkpoint", "")).is_file() else None
 
 
-def _read_state(path: Path) -> dict[str, Any]:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
