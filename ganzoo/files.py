@@ -1,0 +1,88 @@
+"""Atomic file writes: the one way ganzoo writes a file that a crash must never leave half-written.
+
+Every write goes to a temporary file in the target's folder, is flushed and fsynced, then renamed over the
+target (``os.replace`` is atomic on POSIX and Windows); on any failure — a full disk, a read-only folder, torch's
+``RuntimeError`` wrapping ENOSPC, a Ctrl-C — the temporary file is removed and the old target is left untouched.
+"""
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import IO, Callable
+
+__all__ = ["TMP_MARK", "atomic_write", "fsync_dir", "is_temporary", "os_fix", "os_reason"]
+
+#: Part of every temporary file's name (``.NAME.tmp<pid>``): what ``is_temporary`` recognises.
+TMP_MARK = ".tmp"
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str | Callable[[IO[bytes]], object], *,
+                 fsync: bool = True) -> Path:
+    """Write ``data`` (bytes, text as UTF-8, or a ``writer(binary_file)`` callback) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
+    if fsync:
+        fsync_dir(path.parent)
+    return path
+
+
+def is_temporary(path: Path) -> bool:
+    """True for a temporary file that ``atomic_write`` leaves only when its process was killed mid-write."""
+    name = path.name
+    return name.startswith(".") and TMP_MARK in name and name.rsplit(TMP_MARK, 1)[1].isdigit()
+
+
+def fsync_dir(folder: str | os.PathLike) -> None:
+    """Make a rename inside ``folder`` durable (best effort: some file systems cannot fsync a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def os_reason(exc: BaseException) -> str:
+    """The short reason of an OS error ("No space left on device"), also when torch wrapped it in a RuntimeError."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    text = str(exc)
+    for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+        if os.strerror(code).lower() in text.lower() or errno.errorcode[code] in text:
+            return os.strerror(code)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:200]
+
+
+def os_fix(exc: BaseException) -> str:
+    """What the user can do about an OS error while writing into the output folder."""
+    code = exc.errno if isinstance(exc, OSError) else None
+    reason = os_reason(exc)
+    if code in (errno.ENOSPC, errno.EDQUOT) or reason in (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT)):
+        return "Free disk space or pass another --out."
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or reason in (os.strerror(errno.EROFS),
+                                                                       os.strerror(errno.EACCES)):
+        return "Pass a writable --out folder."
+    return "Check the folder and pass another --out if needed."
