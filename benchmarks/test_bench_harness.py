@@ -84,9 +84,9 @@ def run_harness(out: Path, steps: int) -> float:
     """``ganzoo.harness.train`` as ``ganzoo train`` runs it; returns its images/s."""
     from ganzoo.harness import TrainOptions, train
 
-    summary = train(TrainOptions(model=MODEL, steps=steps, batch_size=BATCH, seed=0, out=str(out), device="cpu",
-                                 quiet=True))
-    return summary["images_per_second"]
+    summary = train(TrainOptions(model=MODEL, steps=steps, batch_size=BATCH, seed=0, out=str(out), device="cpu"),
+                    quiet=True)
+    return summary.images_per_second
 
 
 def run_hand_loop(steps: int) -> float:

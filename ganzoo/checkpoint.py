@@ -9,7 +9,7 @@ so that ``torch.load(weights_only=True)`` reads it and no pickled code ever runs
 """
 from __future__ import annotations
 
-import errno
+import io
 import os
 import re
 import warnings
@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ganzoo.errors import CheckpointError
+from ganzoo.files import atomic_write, os_fix, os_reason
 
 FORMAT = "ganzoo-checkpoint"
 VERSION = 1
@@ -42,44 +43,21 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Write ``payload`` atomically: a temporary file in the same folder, fsync, then rename over ``path``.
+    """Write ``payload`` atomically (``ganzoo.files.atomic_write``); a disk error is a CheckpointError naming ``path``.
 
-    A crash or a kill at any moment leaves either the old file or the complete new one; a full or read-only disk
-    raises :class:`CheckpointError` and leaves every earlier checkpoint as it was.
+    The payload is serialised in memory first, so that a full disk is a plain ``OSError`` of the file write (torch
+    wraps errors inside ``torch.save`` in a ``RuntimeError``), and a crash or a kill at any moment leaves either the
+    old file or the complete new one, never a temporary file under the real name.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, **payload}, buffer)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        atomic_write(path, buffer.getbuffer())
     except OSError as exc:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise CheckpointError(f"cannot write checkpoint {path}: {_os_reason(exc)}. "
-                              f"{_os_fix(exc)} Earlier checkpoints in {path.parent} are untouched.") from None
+        raise CheckpointError(f"cannot write checkpoint {path}: {os_reason(exc)}. {os_fix(exc)} Earlier checkpoints "
+                              f"in {path.parent} are untouched.") from None
     return path
-
-
-def prune_checkpoints(run_dir: str | os.PathLike, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` checkpoints of a run (and temporary files of killed writes)."""
-    files = list_checkpoints(run_dir)
-    doomed = files[:-keep] if keep > 0 else []
-    folder = _checkpoint_folder(Path(run_dir))
-    if folder.is_dir():  # temporary files of writes that were killed halfway
-        doomed += [p for p in folder.glob(".step-*.pt.tmp*") if not p.name.endswith(f".tmp{os.getpid()}")]
-    for p in doomed:
-        try:
-            p.unlink()
-        except OSError:
-            pass
-    return doomed
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -177,28 +155,3 @@ def load_model(path_or_run_dir: str | os.PathLike, device: str | torch.device = 
 
 def _checkpoint_folder(path: Path) -> Path:
     return path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() or path.name != CHECKPOINT_DIR else path
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _os_reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__
-
-
-def _os_fix(exc: OSError) -> str:
-    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
-        return "Free disk space or pass another --out."
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return "Pass a writable --out folder."
-    return "Check the folder and pass another --out if needed."

@@ -92,11 +92,11 @@ def test_interrupted_bench_resumes_from_finished_models(tmp_path: Path, monkeypa
     real_train = ganzoo.harness.train
     trained: list[str] = []
 
-    def train_then_interrupt(opts):
+    def train_then_interrupt(opts, **display):
         trained.append(opts.model)
         if opts.model == "cgan":
             raise KeyboardInterrupt
-        return real_train(opts)
+        return real_train(opts, **display)
 
     monkeypatch.setattr(ganzoo.harness, "train", train_then_interrupt)
     assert bench(tmp_path) == 130
@@ -104,7 +104,8 @@ def test_interrupted_bench_resumes_from_finished_models(tmp_path: Path, monkeypa
     assert not (tmp_path / "results.json").exists()
 
     trained.clear()
-    monkeypatch.setattr(ganzoo.harness, "train", lambda opts: trained.append(opts.model) or real_train(opts))
+    monkeypatch.setattr(ganzoo.harness, "train", lambda opts, **display: trained.append(opts.model)
+                        or real_train(opts, **display))
     assert bench(tmp_path) == 0
     assert trained == ["cgan"]
     assert len(json.loads((tmp_path / "results.json").read_text())["models"]) == 2
@@ -117,17 +118,17 @@ def test_a_run_interrupted_mid_training_resumes_and_keeps_its_fid_curve(tmp_path
     real_train = ganzoo.harness.train
     calls: list[tuple[str, bool]] = []
 
-    def half_then_interrupt(opts):  # cgan trains 2 of its 4 steps (one FID point), then the bench is interrupted
+    def half_then_interrupt(opts, **display):  # cgan trains 2 of its 4 steps (one FID point), then an interruption
         calls.append((opts.model, opts.resume))
         if opts.model == "cgan":
-            real_train(dataclasses.replace(opts, steps=2))
+            real_train(dataclasses.replace(opts, steps=2), **display)
             raise KeyboardInterrupt
-        return real_train(opts)
+        return real_train(opts, **display)
 
     monkeypatch.setattr(ganzoo.harness, "train", half_then_interrupt)
     assert bench(tmp_path) == 130
-    monkeypatch.setattr(ganzoo.harness, "train", lambda opts: calls.append((opts.model, opts.resume))
-                        or real_train(opts))
+    monkeypatch.setattr(ganzoo.harness, "train", lambda opts, **display: calls.append((opts.model, opts.resume))
+                        or real_train(opts, **display))
     assert bench(tmp_path) == 0
     assert calls == [("gan", False), ("cgan", False), ("cgan", True)]
     cgan = json.loads((tmp_path / "results.json").read_text())["models"][1]
@@ -141,8 +142,8 @@ def test_reuse_trains_afresh_what_changed(finished: Path, tmp_path: Path, monkey
     shutil.copytree(finished, out)
     real_train = ganzoo.harness.train
     calls: list[tuple[str, bool]] = []
-    monkeypatch.setattr(ganzoo.harness, "train", lambda opts: calls.append((opts.model, opts.resume))
-                        or real_train(opts))
+    monkeypatch.setattr(ganzoo.harness, "train", lambda opts, **display: calls.append((opts.model, opts.resume))
+                        or real_train(opts, **display))
     assert bench(out, "--reuse", "--set", "gan.g_widths=[24]") == 0
     assert calls == [("gan", False)]  # not resumed from the old gan's finished checkpoint; cgan reused
     state = read_checkpoint(list_checkpoints(out / "runs" / "gan-seed0")[-1])

@@ -3,6 +3,7 @@ for truncated, foreign and pickled files, keeping the last K, and load_model."""
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
 import sys
 import textwrap
@@ -12,10 +13,11 @@ import pytest
 import torch
 
 import ganzoo
-from ganzoo import checkpoint as ckpt
-from ganzoo.checkpoint import (checkpoint_path, list_checkpoints, load_model, newest_checkpoint, prune_checkpoints,
-                               read_checkpoint, save_checkpoint)
+from ganzoo import files
+from ganzoo.checkpoint import (checkpoint_path, list_checkpoints, load_model, newest_checkpoint, read_checkpoint,
+                               save_checkpoint)
 from ganzoo.errors import CheckpointError
+from ganzoo.rundir import RunDir
 
 
 def tiny_gan() -> ganzoo.GenerativeModel:
@@ -52,7 +54,7 @@ def test_newest_checkpoint_and_keep_last_k(tmp_path: Path) -> None:
     _, paths = write_run(tmp_path, steps=(1, 2, 3, 10))
     assert list_checkpoints(tmp_path) == paths  # numeric order, not file-name order
     assert newest_checkpoint(tmp_path)[0] == paths[-1]
-    assert prune_checkpoints(tmp_path, keep=2) == paths[:2]
+    assert sorted(RunDir(tmp_path).prune(keep=2)) == paths[:2]
     assert list_checkpoints(tmp_path) == paths[2:]
 
 
@@ -105,17 +107,14 @@ def test_no_good_checkpoint_lists_every_problem(tmp_path: Path) -> None:
 
 
 def test_write_killed_halfway_leaves_the_previous_checkpoint(tmp_path: Path) -> None:
-    """A real SIGKILL in the middle of torch.save: the earlier checkpoint stays the newest, and it loads."""
+    """A real SIGKILL in the middle of writing the file: the earlier checkpoint stays the newest, and it loads."""
     _, paths = write_run(tmp_path, steps=(1,))
     script = textwrap.dedent(f"""
-        import os, signal, torch
-        from ganzoo import checkpoint
-        real_save = torch.save
-        def save_then_die(obj, f, *args, **kwargs):
-            f.write(b"PK\\x03\\x04 half a checkpoint")
-            f.flush()
+        import os, signal
+        from ganzoo import checkpoint, files
+        def die_before_fsync(fd):
             os.kill(os.getpid(), signal.SIGKILL)
-        torch.save = save_then_die
+        files.os.fsync = die_before_fsync
         checkpoint.save_checkpoint({{"step": 2, "config": {{}}, "state": {{}}}},
                                    checkpoint.checkpoint_path({str(tmp_path)!r}, 2))
     """)
@@ -125,7 +124,7 @@ def test_write_killed_halfway_leaves_the_previous_checkpoint(tmp_path: Path) -> 
     path, blob = newest_checkpoint(tmp_path)
     assert path == paths[0] and blob["step"] == 1
     leftovers = list((tmp_path / "checkpoints").glob(".*tmp*"))
-    assert leftovers and prune_checkpoints(tmp_path, keep=3) == leftovers  # the next prune sweeps them away
+    assert leftovers and RunDir(tmp_path).prune(keep=3) == leftovers  # the next prune sweeps them away
 
 
 @pytest.mark.parametrize("code,fix", [(errno.ENOSPC, "Free disk space"), (errno.EROFS, "writable --out")])
@@ -133,11 +132,10 @@ def test_full_or_read_only_disk_is_a_clear_error(tmp_path: Path, monkeypatch: py
                                                   fix: str) -> None:
     _, paths = write_run(tmp_path, steps=(1,))
 
-    def failing_save(obj, f, *args, **kwargs):
-        f.write(b"partial")
-        raise OSError(code, "simulated")
+    def failing_fsync(fd):
+        raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(ckpt.torch, "save", failing_save)
+    monkeypatch.setattr(files.os, "fsync", failing_fsync)
     target = checkpoint_path(tmp_path, 2)
     with pytest.raises(CheckpointError) as err:
         save_checkpoint({"step": 2, "config": {}, "state": {}}, target)

@@ -104,11 +104,12 @@ def _plugin():
         torch.set_num_threads(before)
 
 
-def run(out: Path, steps: int = 6, **kw: Any) -> dict[str, Any]:
+def run(out: Path, steps: int = 6, **kw: Any) -> Any:
     opts = {"model": "gan", "dataset": "tiny", "steps": steps, "batch_size": 8, "seed": 0, "out": str(out),
             "device": "cpu", "quiet": True, "overrides": list(TINY)}
     opts.update(kw)
-    return train(TrainOptions(**opts))
+    quiet, progress = opts.pop("quiet"), opts.pop("progress", None)
+    return train(TrainOptions(**opts), quiet=quiet, progress=progress)
 
 
 def metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -124,10 +125,11 @@ def final_state(run_dir: Path) -> dict[str, Any]:
 def test_run_folder_holds_config_checkpoints_metrics_and_samples(tmp_path: Path) -> None:
     summary = run(tmp_path / "r", steps=7, overrides=[*TINY, "train.sample_every=3", "train.keep_checkpoints=2"])
     r = tmp_path / "r"
-    assert summary["steps"] == 7 and summary["checkpoint"] == str(r / "checkpoints" / "step-00000007.pt")
-    assert {"run_dir", "model", "dataset", "steps", "batch_size", "seed", "images_per_second", "wall_seconds",
-            "losses", "checkpoint", "device"} <= set(summary)
-    assert summary["images_per_second"] > 0 and set(summary["losses"]) >= {"d_loss", "g_loss"}
+    assert summary.steps == 7 and summary.checkpoint == r / "checkpoints" / "step-00000007.pt"
+    assert (summary.model, summary.dataset, summary.batch_size, summary.seed, summary.device) == \
+        ("gan", "tiny", 8, 0, "cpu")
+    assert summary.images_per_second > 0 and summary.wall_seconds > 0 and summary.resumed_from is None
+    assert set(summary.losses) >= {"d_loss", "g_loss"}
     assert [p.name for p in list_checkpoints(r)] == ["step-00000006.pt", "step-00000007.pt"]  # the last K=2
     config = (r / "config.yaml").read_text()
     assert "model: gan" in config and "batch_size: 8" in config and "g_widths:\n  - 16" in config
@@ -155,7 +157,7 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(tmp_path: Path) -> N
     run(tmp_path / "split", steps=4)
     assert [p.name for p in list_checkpoints(tmp_path / "split")][-1] == "step-00000004.pt"
     summary = run(tmp_path / "split", steps=8, resume=True, seed=None, batch_size=None)
-    assert summary["steps"] == 8
+    assert summary.steps == 8
     assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "split"))
     assert metrics(tmp_path / "whole") == [dict(m, wall_seconds=w["wall_seconds"], images_per_second=w[
         "images_per_second"]) for m, w in zip(metrics(tmp_path / "split"), metrics(tmp_path / "whole"))]
@@ -227,7 +229,7 @@ def test_resume_falls_back_to_the_newest_good_checkpoint(tmp_path: Path) -> None
     newest = list_checkpoints(tmp_path / "r")[-1]
     newest.write_bytes(newest.read_bytes()[:100])  # truncated
     summary = run(tmp_path / "r", steps=6, resume=True)
-    assert summary["steps"] == 6
+    assert summary.steps == 6
     run(tmp_path / "whole", steps=6)
     assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "r"))  # redone from step 3
 
@@ -287,7 +289,7 @@ def test_run_names_stay_inside_the_output_folder(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="leaves the output folder"):
             resolve_run_dir(tmp_path, bad, "gan")
     summary = run(tmp_path / "runs", steps=1, name="mine")
-    assert summary["run_dir"] == str(tmp_path / "runs" / "mine")
+    assert summary.run_dir == tmp_path / "runs" / "mine"
 
 
 def test_options_are_checked_before_training(tmp_path: Path) -> None:
@@ -301,8 +303,8 @@ def test_options_are_checked_before_training(tmp_path: Path) -> None:
 
 def test_bf16_autocast_on_cpu(tmp_path: Path) -> None:
     summary = run(tmp_path / "amp", steps=2, amp=True)
-    assert summary["amp"] == "bfloat16"
-    assert all(math.isfinite(v) for v in summary["losses"].values())
+    assert summary.amp == "bfloat16"
+    assert all(math.isfinite(v) for v in summary.losses.values())
 
 
 def test_streamed_data_trains_like_data_on_the_device(tmp_path: Path) -> None:
@@ -313,7 +315,7 @@ def test_streamed_data_trains_like_data_on_the_device(tmp_path: Path) -> None:
 
 def test_time_budget_and_in_memory_data(tmp_path: Path) -> None:
     summary = run(tmp_path / "t", steps=None, max_seconds=1e-9, dataset=None, data=tiny_data(16))
-    assert summary["steps"] == 1  # the budget is spent after the first step
+    assert summary.steps == 1  # the budget is spent after the first step
     assert load_model(tmp_path / "t")[1]["dataset"] == "tiny"
 
 

@@ -15,11 +15,15 @@ from typing import Any
 import pytest
 import torch
 
+import ganzoo
+
 from ganzoo.checkpoint import list_checkpoints, read_checkpoint, save_checkpoint
 from ganzoo.cli import main
+from ganzoo.data import ImageData
 from ganzoo.errors import CheckpointError, ConfigError
 from ganzoo.harness import TrainingInterrupted, TrainOptions, train
 from ganzoo.model import GenerativeModel
+from ganzoo.registry import host
 from ganzoo.testing import assert_same_state
 from ganzoo_builtin.gan import GAN
 
@@ -35,7 +39,7 @@ def run(out: Path, steps: int = 6, **kw: Any) -> Any:
     opts = {"model": "gan", "steps": steps, "batch_size": 8, "seed": 0, "out": str(out), "device": "cpu",
             "overrides": list(TINY)}
     opts.update(kw)
-    return train(TrainOptions(**opts))
+    return train(TrainOptions(**opts), quiet=True)
 
 
 def steps_on_disk(run_dir: Path) -> list[int]:
@@ -196,26 +200,36 @@ def test_a_signal_while_a_checkpoint_is_written_finishes_the_write(tmp_path: Pat
     assert leftovers(tmp_path / "r") == []
 
 
-def test_a_signal_before_the_first_step_is_a_clean_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ganzoo.data
+class CtrlCWhileLoading:
+    """A data set whose loader is interrupted by Ctrl-C (the user presses it while the data loads)."""
 
-    real_load = ganzoo.data.load_dataset
+    @ganzoo.hookimpl
+    def register_datasets(self, register) -> None:
+        def load(root, download=False):
+            os.kill(os.getpid(), signal.SIGINT)
+            gen = torch.Generator().manual_seed(0)
+            return ImageData("slow", torch.randint(0, 256, (32, 1, 8, 8), generator=gen, dtype=torch.uint8),
+                             torch.arange(32) % 4, 4)
 
-    def load_then_ctrl_c(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)
-        return real_load(*args, **kwargs)
+        register("slow", load)
 
-    monkeypatch.setattr(ganzoo.data, "load_dataset", load_then_ctrl_c)
-    with pytest.raises(TrainingInterrupted) as stopped:
-        run(tmp_path / "r", steps=5)
+
+def test_a_signal_while_the_data_loads_stops_cleanly_at_step_0(tmp_path: Path) -> None:
+    host().register_plugin(CtrlCWhileLoading(), name="test-ctrl-c")
+    try:
+        with pytest.raises(TrainingInterrupted) as stopped:
+            run(tmp_path / "r", steps=5, dataset="slow")
+    finally:
+        host().unregister_plugin("test-ctrl-c")
     assert stopped.value.step == 0
+    assert read_checkpoint(list_checkpoints(tmp_path / "r")[-1])["step"] == 0  # a whole checkpoint, resumable
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_the_cli_exits_with_the_signal_code_and_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          capsys: pytest.CaptureFixture, sig: int, code: int) -> None:
     signals_in_train_step(monkeypatch, 2, sig, signal.SIGINT)
-    assert main([*CLI, "--out", str(tmp_path / "r")]) == code
+    assert main([*CLI, "--quiet", "--out", str(tmp_path / "r")]) == code
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--resume" in err and "Traceback" not in err
     assert read_checkpoint(list_checkpoints(tmp_path / "r")[-1])["step"] == 3
@@ -243,7 +257,7 @@ def test_resume_falls_back_past_a_checkpoint_with_wrong_shapes(tmp_path: Path) -
     run(run_dir, steps=6)
     newest = run_dir / "checkpoints" / "step-00000006.pt"
     blob = read_checkpoint(newest)
-    blob["state"] = {**blob["state"], "model": {k: torch.zeros(3, 3) for k in blob["state"]["model"]}}
+    blob["state"] = {**blob["state"], "networks": {k: torch.zeros(3, 3) for k in blob["state"]["networks"]}}
     save_checkpoint({k: v for k, v in blob.items() if k not in ("format", "version")}, newest)
     summary = run(run_dir, steps=6, resume=True)
     assert summary.resumed_from == run_dir / "checkpoints" / "step-00000003.pt"

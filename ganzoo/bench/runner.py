@@ -174,11 +174,12 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
     summary = train(TrainOptions(
         model=model, dataset=plan.dataset, steps=plan.steps, max_seconds=plan.minutes * 60 if plan.minutes else None,
         seed=seed, out=str(run_dir), resume=resume, overwrite=not resume, device=str(device), config=opts.config,
-        overrides=list(plan.overrides) + list(opts.overrides), quiet=True, progress=progress,
-        callback=score_along if plan.eval_every else None, callback_every=plan.eval_every))
+        overrides=list(plan.overrides) + list(opts.overrides),
+        callback=score_along if plan.eval_every else None, callback_every=plan.eval_every), quiet=True,
+        progress=progress)
     from ganzoo.checkpoint import load_model
 
-    net, _ = load_model(summary["checkpoint"], device=str(device))
+    net, _ = load_model(summary.checkpoint, device=str(device))
     progress.console.print(f"[dim]{model} seed {seed}: scoring {plan.n_eval} samples…[/]")
     t0 = time.perf_counter()
     scores = evaluate(net, dataset=plan.dataset, n=plan.n_eval, seed=seed, device=str(device))
@@ -186,14 +187,14 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
     run = {
         "model": model, "seed": seed, "key": key, "run_dir": str(run_dir),
         "conditional": bool(net.conditional), "family": net.family,
-        "steps": summary["steps"], "images_per_second": summary["images_per_second"],
-        "wall_seconds": summary["wall_seconds"], "eval_seconds": time.perf_counter() - t0,
+        "steps": summary.steps, "images_per_second": summary.images_per_second,
+        "wall_seconds": summary.wall_seconds, "eval_seconds": time.perf_counter() - t0,
         "parameters": sum(net.parameter_counts().values()),
         "fid": scores["fid"], "inception_score": scores["inception_score"], "kid": scores["kid"],
         "class_accuracy": scores.get("class_accuracy"), "intra_fid": scores.get("intra_fid"),
         "intra_fid_note": scores.get("intra_fid_note"),
         "class_distribution": shares, "min_class_share": min(shares) if shares else None,
-        "fid_curve": curve, "protocol": scores["protocol"], "checkpoint": summary["checkpoint"],
+        "fid_curve": curve, "protocol": scores["protocol"], "checkpoint": str(summary.checkpoint),
     }
     _write_json(run_dir / "bench-result.json", run)
     return run

@@ -22,8 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its newest good checkpoint")
     p.add_argument("--overwrite", action="store_true", help="start afresh in a folder that already holds a run")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    p.add_argument("--amp", action="store_true",
-                   help="mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA")
+    p.add_argument("--amp", action="store_true", default=None,
+                   help="mixed precision: bf16 autocast on CPU, fp16 + GradScaler on CUDA (with --resume: the run's "
+                        "own setting unless given)")
     p.add_argument("--amp-dtype", choices=("bf16", "fp16"),
                    help="mixed precision of this type (implies --amp; bf16 needs no scaler)")
     p.add_argument("--data-root", help="folder of the full data sets (default: $GANZOO_DATA or the cache)")
@@ -50,28 +51,32 @@ def data_options(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train and print where the run went."""
+    """Train and print where the run went; after Ctrl-C (exit 130) or SIGTERM (exit 143) one line says how to go on."""
     from ganzoo.cli import console, err_console
     from ganzoo.harness import TrainingInterrupted, TrainOptions, train
+    from ganzoo.interrupts import exit_code
 
     opts = TrainOptions(model=args.model, dataset=args.dataset, steps=args.steps, batch_size=args.batch_size,
                         seed=args.seed, out=args.out, name=args.name, resume=args.resume, device=args.device,
                         amp=args.amp_dtype or args.amp, overrides=args.overrides, config=args.config,
-                        data_root=args.data_root, download=args.download, quiet=args.quiet,
+                        data_root=args.data_root, download=args.download,
                         dataset_options=data_options(args.data_option),
-                        max_seconds=args.minutes * 60 if args.minutes else None, overwrite=args.overwrite)
+                        max_seconds=args.minutes * 60 if args.minutes is not None else None,
+                        overwrite=args.overwrite)
     try:
-        summary = train(opts)
+        summary = train(opts, quiet=args.quiet)
     except TrainingInterrupted as exc:
-        if not args.quiet and _rank0():
-            err_console.print(f"interrupted at step {exc.step}; checkpoint: {exc.checkpoint}. Continue with the same "
-                              "command and --resume", highlight=False, soft_wrap=True)
-        return 128 + int(exc.signum)  # 130 after Ctrl-C, 143 after SIGTERM
+        if _rank0():
+            what = ("aborted in the middle of step " if exc.aborted else "stopped at step ") + str(exc.step)
+            saved = f"the newest checkpoint is {exc.checkpoint}" if exc.checkpoint else "nothing was trained yet"
+            err_console.print(f"{what}; {saved}. Continue with the same command and --resume", highlight=False,
+                              soft_wrap=True)
+        return exit_code(exc.signum)
     if not args.quiet and _rank0():
-        losses = ", ".join(f"{k} {v:.4g}" for k, v in summary["losses"].items())
-        console.print(f"trained {summary['model']} for {summary['steps']} steps on {summary['dataset']} "
-                      f"({summary['images_per_second']:,.0f} img/s on {summary['device']}); {losses}\n"
-                      f"run folder: {summary['run_dir']}  checkpoint: {summary['checkpoint']}",
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in summary.losses.items())
+        console.print(f"trained {summary.model} for {summary.steps} steps on {summary.dataset} "
+                      f"({summary.images_per_second:,.0f} img/s on {summary.device}); {losses}\n"
+                      f"run folder: {summary.run_dir}  checkpoint: {summary.checkpoint}",
                       highlight=False, soft_wrap=True)
     return 0
 
