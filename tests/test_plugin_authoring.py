@@ -260,11 +260,11 @@ class BadDefault(Toy):
 @pytest.mark.parametrize("cls, check, fragment", [
     (NanLoss, "train_step", "returned g_loss=nan (not finite)"),
     (WrongSampleShape, "sample", "returned shape (4, 1, 28, 27); expected (4, 1, 28, 28)"),
-    (NotADict, "train_step", "train_step must return a dict of named scalar losses"),
+    (NotADict, "train_step", "returned a list; it must return a non-empty dict of named scalar losses"),
     (LabelsIgnored, "labels", "the generator ignores the labels"),
     (LabelsUnchecked, "labels", "accepted label 10 with num_classes=10"),
     (OutOfRange, "sample", "images must be in [-1, 1]"),
-    (KeepsGraph, "train_step", "train_step()['penalty'] still holds its autograd graph"),
+    (KeepsGraph, "train_step", "'penalty': a float32 tensor of shape () that still holds its autograd graph"),
     (IgnoresGenerator, "determinism", "draw all noise from `generator`"),
     (UntrainedD, "contract", "network(s) ['D'] have trainable parameters that no optimizer updates"),
     (NoUpdate, "train_step", "left the weights of ['G', 'D'] unchanged"),
