@@ -8,7 +8,9 @@ from pathlib import Path
 from string import Template
 
 from ganzoo import __version__
+from ganzoo.console import console
 from ganzoo.errors import ConfigError, GanzooError
+from ganzoo.registry import host
 
 #: A model name the generated package can use for its distribution (ganzoo-NAME), module and entry point.
 NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
@@ -27,8 +29,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the package and say what to do next."""
-    from ganzoo.cli import console
-
     root = write_plugin(args.name, args.dir)
     lines = [f"Created {root}/"]
     lines += [f"  {path.relative_to(root)}" for path in sorted(p for p in root.rglob("*") if p.is_file())]
@@ -56,8 +56,6 @@ def check_name(name: str) -> None:
                           f"letter, optionally joined by '-' or '_' (at most {MAX_NAME} characters), e.g. 'mygan'")
     if keyword.iskeyword(class_name(name)):
         raise ConfigError(f"new-plugin {name!r}: choose another name (its class name is a Python keyword)")
-    from ganzoo.registry import host
-
     table = host().table("models")
     if name in table:
         owner = table[name]
