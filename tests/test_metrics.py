@@ -244,6 +244,8 @@ def test_the_dataset_picks_the_evaluator_from_zoo_yaml() -> None:
 
     assert dataset_evaluator("mnist-embedded") == "mnist-cnn"
     assert dataset_evaluator("cifar10") == "inception-v3"
+    zoo = ganzoo.config.Zoo({"metrics": {"evaluator": "pixels"}}, "test")
+    assert dataset_evaluator("my-folder", zoo) == "pixels"  # a data set zoo.yaml does not name: metrics.evaluator
 
 
 def test_a_tampered_embedded_evaluator_is_refused(tmp_path, monkeypatch) -> None:
