@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from ganzoo.bench.results import target_key, write_json

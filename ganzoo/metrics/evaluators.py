@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganzoo.metrics.errors import EvaluatorError, MetricsError
+from ganzoo.metrics.errors import MetricsError
 
 
 class Evaluator(nn.Module):
