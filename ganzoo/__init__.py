@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ganzoo.config import Zoo, _check, load_zoo
 from ganzoo.errors import (CheckpointError, ConfigError, DataError, GanzooError, PluginError, TrainingError,
                            UnknownNameError)
 from ganzoo.hookspecs import hookimpl
 from ganzoo.model import Batch, GenerativeModel, Range
+from ganzoo.registry import host
 
 __version__ = "0.1.0"
 __all__ = [
@@ -26,23 +28,17 @@ __all__ = [
 
 def list_models(pattern: str | None = None) -> list[str]:
     """Names of the registered models, sorted, optionally filtered by an fnmatch ``pattern`` (e.g. ``"*gan"``)."""
-    from ganzoo.registry import host
-
     return host().names("models", pattern)
 
 
 def model_class(name: str) -> type[GenerativeModel]:
     """The registered model class called ``name`` (raises :class:`UnknownNameError` with suggestions)."""
-    from ganzoo.registry import host
-
     return host().get("models", name).obj
 
 
 def create_model(name: str, *, image_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10,
                  zoo: Any = None, **overrides: Any) -> GenerativeModel:
     """Build model ``name`` with the zoo's hyperparameters (zoo.yaml) and ``overrides`` on top, validated."""
-    from ganzoo.config import Zoo, _check, load_zoo
-
     cls = model_class(name)
     zoo = zoo if zoo is not None else load_zoo()
     hparams = zoo.model_hparams(name) if name in (zoo.data.get("models") or {}) else dict(cls.defaults)

@@ -3,21 +3,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
-from rich.console import Console
-
 from ganzoo import __version__
+from ganzoo.console import err_console
 from ganzoo.errors import GanzooError
 
 # Sub-command modules under ganzoo.commands, in the order ``ganzoo --help`` lists them.
 COMMANDS = ["listing", "eval", "evaluator", "bench", "train", "sample", "datasets", "new_plugin"]
-
-# Piped or logged output is not cut at rich's 80 columns: leaderboards and tables are wide.
-_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
-console = Console(width=_WIDTH)
-err_console = Console(stderr=True, width=_WIDTH)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 import re
 import sys
@@ -12,8 +11,9 @@ from typing import Any, Mapping
 
 import yaml
 
-from ganzoo.errors import ConfigError
+from ganzoo.errors import ConfigError, did_you_mean
 from ganzoo.model import Range
+from ganzoo.registry import host
 
 CONFIG_ENV = "GANZOO_CONFIG"
 #: The most scalars and containers a zoo file may hold once its aliases are expanded (a YAML "billion laughs"
@@ -87,6 +87,8 @@ SECTIONS: dict[str, Any] = {
         "kid_subsets": 50,
         "kid_subset_size": 1000,
         "n_real": 0,
+        # The evaluator of a data set that the datasets section does not name.
+        "evaluator": "inception-v3",
     },
     # Benchmark suites (ganzoo bench).
     "bench": {
@@ -178,8 +180,6 @@ class Zoo:
                 raise self._err(str(key), _unknown(key, allowed, "section"))
 
     def _validate_models(self, models: Any) -> None:
-        from ganzoo.registry import host
-
         if not isinstance(models, dict):
             raise self._err("models", f"must be a mapping of model name -> settings, got {type(models).__name__}")
         table = host().table("models")
@@ -200,8 +200,6 @@ class Zoo:
 
     def model_hparams(self, name: str) -> dict[str, Any]:
         """A registered model's hyperparameters: its defaults overridden by this zoo's ``models.NAME``."""
-        from ganzoo.registry import host
-
         cls = host().get("models", name).obj
         return _merge(cls.defaults, (self.data.get("models") or {}).get(name) or {})
 
@@ -241,8 +239,6 @@ def parse_set(item: Any) -> tuple[list[str], Any]:
 
 
 def _assign(data: dict, keypath: list[str], value: Any, zoo: Zoo) -> None:
-    from ganzoo.registry import host
-
     # ``dcgan.lr`` is short for ``models.dcgan.lr`` when the first part is a model name.
     if keypath[0] not in SECTIONS and keypath[0] != "models":
         if keypath[0] in host().table("models"):
@@ -262,9 +258,7 @@ def _assign(data: dict, keypath: list[str], value: Any, zoo: Zoo) -> None:
 
 
 def _unknown(key: Any, allowed: list, what: str) -> str:
-    close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
-    return f"unknown {what} {key!r}.{hint} Allowed: {', '.join(str(a) for a in allowed)}"
+    return f"unknown {what} {key!r}.{did_you_mean(key, allowed)} Allowed: {', '.join(str(a) for a in allowed)}"
 
 
 def _type_name(value: Any) -> str:

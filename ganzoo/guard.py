@@ -16,12 +16,11 @@ import torch
 import torch.distributed
 
 from ganzoo.errors import GanzooError, PluginError, TrainingError
+from ganzoo.registry import host
 
 
 def origin(model: Any) -> str:
     """Who provides ``model``: "model 'x' (plugin 'p', distribution 'd 1.0')", or its module when unregistered."""
-    from ganzoo.registry import host
-
     cls = type(model)
     for entry in host().table("models").values():
         if entry.obj is cls:
@@ -46,23 +45,48 @@ def plugin_call(model: Any, what: str) -> Iterator[None]:
                           "it with GANZOO_DISABLE_PLUGINS") from exc
 
 
-def checked_losses(model: Any, losses: Any, step: int) -> dict[str, torch.Tensor]:
-    """``train_step``'s return value as {name: 0-d float tensor}, or a PluginError saying what is wrong with it."""
+class LossError(ValueError):
+    """``train_step`` returned something other than a dict of named, detached scalar losses."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(f"returned {what}; {fix}")
+        self.what, self.fix = what, fix
+
+
+def loss_tensors(losses: Any) -> dict[str, torch.Tensor]:
+    """The one rule for ``train_step``'s return value: {name: 0-d tensor}, or a LossError saying what is wrong.
+
+    Valid is a non-empty dict of string keys and scalar values: a one-element float or integer tensor without
+    autograd history (``loss.detach()``), or a number other than a bool. Whether the values are finite is checked
+    apart (the harness stops a run whose losses are not finite).
+    """
     if not isinstance(losses, dict) or not losses:
-        raise PluginError(f"train_step of {origin(model)} returned {_describe(losses)} at step {step}; it must "
-                          "return a non-empty dict of named scalar losses, e.g. {'g_loss': g, 'd_loss': d}")
+        raise LossError(_describe(losses), "it must return a non-empty dict of named scalar losses, "
+                                           "e.g. {'g_loss': g.detach(), 'd_loss': d.detach()}")
     out = {}
     for name, value in losses.items():
+        if not isinstance(name, str):
+            raise LossError(f"the key {name!r}", "name each loss with a string")
+        if torch.is_tensor(value) and value.requires_grad:
+            raise LossError(f"{name!r}: {_describe(value)} that still holds its autograd graph",
+                            "return loss.detach() (or loss.item())")
         try:
-            t = torch.as_tensor(value.detach() if torch.is_tensor(value) else value)
+            t = None if isinstance(value, bool) else torch.as_tensor(value)
         except (TypeError, ValueError, RuntimeError):
             t = None
-        if not isinstance(name, str) or t is None or t.numel() != 1 or not (t.is_floating_point() or
-                                                                           t.dtype in (torch.int32, torch.int64)):
-            raise PluginError(f"train_step of {origin(model)} returned {name!r}: {_describe(value)} at step {step}; "
-                              "every loss must be a scalar (a 0-d tensor or a float) under a string name")
+        if t is None or t.numel() != 1 or not (t.is_floating_point() or t.dtype in (torch.int32, torch.int64)):
+            raise LossError(f"{name!r}: {_describe(value)}", "every loss must be a scalar (a 0-d tensor such as "
+                                                              "loss.mean().detach(), or a float) under a string name")
         out[name] = t.reshape(())
     return out
+
+
+def checked_losses(model: Any, losses: Any, step: int) -> dict[str, torch.Tensor]:
+    """``train_step``'s return value as {name: 0-d tensor}, or a PluginError naming the plugin (see loss_tensors)."""
+    try:
+        return loss_tensors(losses)
+    except LossError as exc:
+        raise PluginError(f"train_step of {origin(model)} returned {exc.what} at step {step}; {exc.fix}") from None
 
 
 def checked_sample(model: Any, n: int, labels: torch.Tensor | None, generator: torch.Generator | None

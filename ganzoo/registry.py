@@ -1,7 +1,6 @@
 """The plugin host: discovers plugins through the ``ganzoo`` entry-point group and collects what they register."""
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import importlib
 import os
@@ -15,10 +14,14 @@ from typing import Any, Callable
 import pluggy
 
 from ganzoo import hookspecs
-from ganzoo.errors import PluginError, UnknownNameError
+from ganzoo.errors import PluginError, UnknownNameError, did_you_mean
+from ganzoo.model import GenerativeModel
 
 ENTRY_POINT_GROUP = "ganzoo"
 DISABLE_ENV = "GANZOO_DISABLE_PLUGINS"
+#: What a registered name (model, evaluator, data set) may be: lower-case letters, digits, '-', '_' and '.',
+#: starting with a letter or digit. The conformance check and ``ganzoo new-plugin`` hold names to it too.
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
 # The kinds of things plugins register: kind -> the hook that registers them.
 KINDS = {"models": "register_models", "evaluators": "register_evaluators", "datasets": "register_datasets"}
 
@@ -140,9 +143,7 @@ class PluginHost:
         ]
         unknown = [n for n in impls if n not in KINDS.values()]
         for n in unknown:
-            close = difflib.get_close_matches(n, list(KINDS.values()), n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            info.errors.append(f"implements unknown hook {n!r}.{hint}")
+            info.errors.append(f"implements unknown hook {n!r}.{did_you_mean(n, KINDS.values())}")
         info.hooks = sorted(n for n in impls if n in KINDS.values())
         unmarked = [n for n in KINDS.values() if n not in impls and callable(getattr(plugin, n, None))]
         for n in unmarked:
@@ -179,7 +180,7 @@ class PluginHost:
     def _make_register(self, kind: str, info: PluginInfo, table: dict[str, Entry]) -> Callable[..., None]:
         # A bad registration is recorded on the plugin and skipped: its other registrations still count.
         def add(name: str, obj: Any, description: str) -> None:
-            if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.\-]*", name):
+            if not valid_name(name):
                 info.errors.append(
                     f"{kind[:-1]} name {name!r} is invalid: use lower-case letters, digits, '-', '_' or '.'"
                 )
@@ -195,8 +196,6 @@ class PluginHost:
 
         if kind == "models":
             def register_model(cls: Any, name: str | None = None) -> None:
-                from ganzoo.model import GenerativeModel
-
                 if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
                     info.errors.append(f"register() expects a ganzoo.GenerativeModel subclass, got {cls!r}; "
                                        "the registration was ignored")
@@ -226,8 +225,7 @@ class PluginHost:
         lower = name.lower() if isinstance(name, str) else name
         if lower in table:
             return table[lower]
-        close = difflib.get_close_matches(str(lower), list(table), n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        hint = did_you_mean(lower, table)
         command = {"models": "ganzoo list", "evaluators": "ganzoo evaluator list", "datasets": "ganzoo datasets"}
         failed = [p for p in self.plugins.values() if p.errors]
         extra = " Some plugins failed to load: run 'ganzoo plugins'." if failed else ""
@@ -246,6 +244,11 @@ class PluginHost:
         """Plugins that failed to import, raised in a hook, or registered a taken name."""
         self.table("models")
         return [p for p in self.plugins.values() if p.errors]
+
+
+def valid_name(name: object) -> bool:
+    """True when ``name`` may be registered (see :data:`NAME_RE`)."""
+    return isinstance(name, str) and NAME_RE.fullmatch(name) is not None
 
 
 def _normalize(name: str) -> str:

@@ -11,6 +11,7 @@ import torch
 
 from ganzoo.data import to_uint8
 from ganzoo.errors import ConfigError
+from ganzoo.files import atomic_write
 from ganzoo.guard import checked_sample
 
 
@@ -78,32 +79,18 @@ def grid_images(model: Any, *, n: int = 64, label: int | None = None, seed: int 
 
 def write_png(images: torch.Tensor, path: str | os.PathLike, nrow: int) -> Path:
     """Save [-1, 1] images as one PNG grid (torchvision's ``save_image``, 2-pixel padding), written atomically."""
+    # here, not at the top: torchvision adds about a second to every ganzoo command's start-up
     from torchvision.utils import save_image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.png")
-    try:
-        save_image(to_uint8(images).float().div_(255), tmp, nrow=nrow, padding=2)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    pixels = to_uint8(images).float().div_(255)
+    return atomic_write(path, lambda f: save_image(pixels, f, format="png", nrow=nrow, padding=2))
 
 
 def write_npz(images: torch.Tensor, labels: torch.Tensor | None, path: str | os.PathLike) -> Path:
     """Save [-1, 1] images as raw uint8 arrays: ``images`` (N, H, W, C) and ``labels`` (N,; -1 when unconditional)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     pixels = to_uint8(images).permute(0, 2, 3, 1).contiguous().numpy()
     lab = labels.numpy().astype(np.int64) if labels is not None else np.full(len(pixels), -1, dtype=np.int64)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}.npz")
-    try:
-        np.savez(tmp, images=pixels, labels=lab)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda f: np.savez(f, images=pixels, labels=lab))
 
 
 def save_grid(model: Any, path: str | os.PathLike, *, n: int = 64, label: int | None = None, seed: int = 0) -> Path:

@@ -27,13 +27,16 @@ from typing import Any
 
 import torch
 
+from ganzoo import model_class
+from ganzoo.config import Zoo, _check
+from ganzoo.guard import LossError, loss_tensors
 from ganzoo.model import Batch, GenerativeModel, Range
+from ganzoo.registry import valid_name
 
 #: The checks :func:`check_model` runs, in order; pass names in ``skip`` to leave some out.
 CHECKS = ("contract", "sample", "train_step", "determinism", "save_restore", "labels")
 #: How far outside [-1, 1] a sample may lie (float rounding of tanh).
 RANGE_TOLERANCE = 1e-5
-_NAME = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
 
 
 class ConformanceError(AssertionError):
@@ -93,8 +96,6 @@ def check_model(model: str | type[GenerativeModel], image_shapes: Iterable[Seque
     if "contract" in checks:
         _check_class(cls, label)
     if hparams:  # the same validation zoo.yaml and --set get: a ConfigError naming the key
-        from ganzoo.config import Zoo, _check
-
         _check(dict(hparams), cls.defaults, f"models.{label}", Zoo({}, "check_model(hparams=...)"), cls.choices,
                prefix="")
     hp = {**dict(cls.defaults), **dict(hparams or {})}
@@ -113,8 +114,6 @@ def check_model(model: str | type[GenerativeModel], image_shapes: Iterable[Seque
 
 def _resolve(model: str | type[GenerativeModel]) -> type[GenerativeModel]:
     if isinstance(model, str):
-        from ganzoo import model_class
-
         return model_class(model)
     if isinstance(model, type) and issubclass(model, GenerativeModel):
         return model
@@ -125,7 +124,7 @@ def _check_class(cls: type[GenerativeModel], label: str) -> None:
     def fail(message: str) -> None:
         raise ConformanceError(label, None, "contract", message)
 
-    if not isinstance(cls.name, str) or not _NAME.fullmatch(cls.name):
+    if not valid_name(cls.name):
         fail(f"class attribute name={cls.name!r} must be a lower-case name such as 'mygan' "
              "(letters, digits, '-', '_', '.')")
     if not isinstance(cls.family, str) or not cls.family:
@@ -199,32 +198,15 @@ class _Run:
         except Exception as exc:
             raise ConformanceError(self.label, self.shape, check,
                                    f"train_step(batch, step={step}) raised {type(exc).__name__}: {exc}") from exc
-        if not isinstance(out, Mapping):
-            self.fail(check, f"train_step must return a dict of named scalar losses such as "
-                             f"{{'d_loss': ..., 'g_loss': ...}}, got {type(out).__name__}")
-        if not out:
-            self.fail(check, "train_step returned an empty dict; return at least one named loss")
-        losses = {}
-        for key, value in out.items():
-            if not isinstance(key, str):
-                self.fail(check, f"train_step returned a non-string key {key!r}; name each loss with a string")
-            if isinstance(value, torch.Tensor):
-                if value.numel() != 1:
-                    self.fail(check, f"train_step()[{key!r}] has shape {tuple(value.shape)}; return a scalar "
-                                     "(for example loss.mean())")
-                if value.requires_grad:
-                    self.fail(check, f"train_step()[{key!r}] still holds its autograd graph; return "
-                                     "loss.detach() (or loss.item())")
-                value = float(value.detach().float().item())
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                value = float(value)
-            else:
-                self.fail(check, f"train_step()[{key!r}] is {type(value).__name__}; return a number or a "
-                                 "scalar tensor")
+        try:  # the harness's own rule (ganzoo.guard), so what passes here trains there
+            tensors = loss_tensors(out)
+        except LossError as exc:
+            self.fail(check, f"train_step(batch, step={step}) returned {exc.what}; {exc.fix}")
+        losses = {key: float(value.float()) for key, value in tensors.items()}
+        for key, value in losses.items():
             if not math.isfinite(value):
                 self.fail(check, f"train_step(batch, step={step}) returned {key}={value} (not finite); check "
                                  "the loss for log(0), division by zero or a too large learning rate")
-            losses[key] = value
         return losses
 
     # -- the checks ----------------------------------------------------------------------------------------

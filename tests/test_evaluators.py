@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 import torch
 
+from ganzoo import hookimpl
 from ganzoo.data import embedded_mnist
 from ganzoo.errors import UnknownNameError
 from ganzoo.metrics import Evaluator, EvaluatorError, MetricsError, list_evaluators, load_evaluator
@@ -112,6 +113,51 @@ def test_evaluator_fit_saves_a_hashed_evaluator_usable_by_name(tmp_path, monkeyp
         load_evaluator("tiny-mnist")
     assert main(["evaluator", "fit", "mnist-embedded", "--name", "mnist-cnn", "--epochs", "1"]) == 2
     assert "taken by a registered evaluator" in capsys.readouterr().err
+
+
+class Pixels(Evaluator):
+    """A plugin's evaluator: mean pixel as the only feature; says itself whether its weights are there."""
+
+    name = "pixels"
+    num_features = 1
+    weights_present = False
+
+    def __init__(self, weights: str = "") -> None:
+        super().__init__()
+        self.weights_sha256 = weights
+
+    @classmethod
+    def status(cls) -> str:
+        return "ready" if cls.weights_present else "weights missing: put pixels.pt in the cache"
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean = images.float().mean((1, 2, 3))[:, None]
+        return mean, mean
+
+
+class PixelsPlugin:
+    @staticmethod
+    @hookimpl
+    def register_evaluators(register) -> None:
+        register("pixels", Pixels, "mean pixel")
+
+
+@pytest.fixture
+def pixels_plugin():
+    host().register_plugin(PixelsPlugin(), name="pixels-plugin")
+    try:
+        yield
+    finally:
+        host().unregister_plugin("pixels-plugin")
+
+
+def test_a_plugin_evaluator_is_listed_with_its_own_status_and_gets_its_options(pixels_plugin) -> None:
+    rows = {row["name"]: row for row in list_evaluators()}
+    assert rows["pixels"]["status"] == "weights missing: put pixels.pt in the cache"
+    assert rows["mnist-cnn"]["status"] == "ready"
+    assert load_evaluator("pixels", weights="abc").protocol()["weights_sha256"] == "abc"
+    with pytest.raises(MetricsError, match=r"evaluator 'mnist-cnn': bad options \['weights'\]"):
+        load_evaluator("mnist-cnn", weights="abc")
 
 
 def test_evaluator_list_prints_a_table(capsys) -> None:

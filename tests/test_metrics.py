@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -246,6 +244,8 @@ def test_the_dataset_picks_the_evaluator_from_zoo_yaml() -> None:
 
     assert dataset_evaluator("mnist-embedded") == "mnist-cnn"
     assert dataset_evaluator("cifar10") == "inception-v3"
+    zoo = ganzoo.config.Zoo({"metrics": {"evaluator": "pixels"}}, "test")
+    assert dataset_evaluator("my-folder", zoo) == "pixels"  # a data set zoo.yaml does not name: metrics.evaluator
 
 
 def test_a_tampered_embedded_evaluator_is_refused(tmp_path, monkeypatch) -> None:
@@ -263,15 +263,14 @@ def test_a_tampered_embedded_evaluator_is_refused(tmp_path, monkeypatch) -> None
 # -- ganzoo eval ---------------------------------------------------------------------------------------------------
 @pytest.fixture
 def fake_checkpoints(monkeypatch):
-    """A stand-in for the harness's ganzoo.checkpoint: RUN_DIR names a model built in memory."""
-    module = types.ModuleType("ganzoo.checkpoint")
+    """A stand-in for the harness's checkpoint loading in ``ganzoo eval``: RUN_DIR names a model built in memory."""
+    import ganzoo.commands.eval
 
     def load_model(run, device="cpu"):
         name = str(run).rsplit("/", 1)[-1]
         return ganzoo.create_model(name), {"dataset": "mnist-embedded", "model": name}
 
-    module.load_model = load_model
-    monkeypatch.setitem(sys.modules, "ganzoo.checkpoint", module)
+    monkeypatch.setattr(ganzoo.commands.eval, "load_model", load_model)
 
 
 def test_ganzoo_eval_json_prints_one_object_with_scores_and_protocol(fake_checkpoints, capsys) -> None:

@@ -19,7 +19,8 @@ import ganzoo
 from ganzoo import hookspecs, registry
 from ganzoo.adversarial import AdversarialModel
 from ganzoo.cli import main
-from ganzoo.errors import UnknownNameError
+from ganzoo.errors import PluginError, UnknownNameError
+from ganzoo.guard import checked_losses
 from ganzoo.testing import CHECKS, ConformanceError, check_model, make_distribution, tiny_batch
 
 REPO = Path(__file__).resolve().parent.parent
@@ -260,11 +261,11 @@ class BadDefault(Toy):
 @pytest.mark.parametrize("cls, check, fragment", [
     (NanLoss, "train_step", "returned g_loss=nan (not finite)"),
     (WrongSampleShape, "sample", "returned shape (4, 1, 28, 27); expected (4, 1, 28, 28)"),
-    (NotADict, "train_step", "train_step must return a dict of named scalar losses"),
+    (NotADict, "train_step", "returned a list; it must return a non-empty dict of named scalar losses"),
     (LabelsIgnored, "labels", "the generator ignores the labels"),
     (LabelsUnchecked, "labels", "accepted label 10 with num_classes=10"),
     (OutOfRange, "sample", "images must be in [-1, 1]"),
-    (KeepsGraph, "train_step", "train_step()['penalty'] still holds its autograd graph"),
+    (KeepsGraph, "train_step", "'penalty': a float32 tensor of shape () that still holds its autograd graph"),
     (IgnoresGenerator, "determinism", "draw all noise from `generator`"),
     (UntrainedD, "contract", "network(s) ['D'] have trainable parameters that no optimizer updates"),
     (NoUpdate, "train_step", "left the weights of ['G', 'D'] unchanged"),
@@ -294,6 +295,42 @@ def test_the_toys_themselves_conform():
 def test_failure_names_the_image_shape():
     with pytest.raises(ConformanceError, match=r"model 'toy' at image shape \(3, 32, 32\) fails check 'build'"):
         check_model(OnlyMnist, image_shapes=[(1, 28, 28), (3, 32, 32)])
+
+
+LOSS_DICTS = {
+    "tensor": lambda: {"g_loss": torch.tensor(0.5)},
+    "float and int": lambda: {"g_loss": 0.5, "steps": torch.tensor(3)},
+    "one-element vector": lambda: {"g_loss": torch.ones(1)},
+    "vector": lambda: {"g_loss": torch.ones(4)},
+    "with its graph": lambda: {"g_loss": torch.ones((), requires_grad=True) * 2},
+    "bool": lambda: {"g_loss": True},
+    "text": lambda: {"g_loss": "low"},
+    "number key": lambda: {1: 0.5},
+    "empty": lambda: {},
+    "list": lambda: [0.5],
+}
+
+
+@pytest.mark.parametrize("case", LOSS_DICTS)
+def test_the_conformance_check_accepts_exactly_the_losses_the_harness_accepts(case):
+    class Returns(Toy):
+        def train_step(self, batch, step):
+            super().train_step(batch, step)
+            return LOSS_DICTS[case]()
+
+    try:
+        checked_losses(Returns(image_shape=(1, 8, 8)), LOSS_DICTS[case](), step=0)
+        harness_accepts = True
+    except PluginError:
+        harness_accepts = False
+    try:
+        check_model(Returns, image_shapes=[(1, 8, 8)], skip=["sample", "determinism", "save_restore", "labels"])
+        conforms = True
+    except ConformanceError as err:
+        assert err.check == "train_step"
+        conforms = False
+    assert conforms == harness_accepts
+    assert harness_accepts == (case in ("tensor", "float and int", "one-element vector"))
 
 
 def test_options_exempt_what_a_model_does_on_purpose():

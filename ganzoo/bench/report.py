@@ -6,8 +6,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
+
+from ganzoo.bench.results import target_key, write_json
+from ganzoo.checkpoint import load_model
+from ganzoo.files import atomic_write
+from ganzoo.sampling import save_grid
 
 #: Leaderboard columns: (key, heading, format, which direction is better: +1 higher, -1 lower, 0 none).
 COLUMNS = [
@@ -26,8 +30,6 @@ COLUMNS = [
 
 def columns(results: dict[str, Any]) -> list[tuple[str, str, str, int]]:
     """The leaderboard's columns: the fixed ones, then one time-to-quality column per FID target."""
-    from ganzoo.bench.runner import target_key
-
     return COLUMNS + [(target_key(t), f"steps to FID≤{t:g}", "{:.0f}", -1) for t in results.get("fid_targets") or []]
 
 
@@ -130,7 +132,7 @@ def plot_fid_curves(results: dict[str, Any], path: Path) -> bool:
     curves = {m["model"]: m.get("fid_curve") or {} for m in results["models"]}
     if not any(points for c in curves.values() for points in c.values()):
         return False
-    import matplotlib
+    import matplotlib  # here, not at the top: matplotlib costs start-up time and is needed only for this plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -155,10 +157,6 @@ def plot_fid_curves(results: dict[str, Any], path: Path) -> bool:
 
 def write_all(results: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> None:
     """Write results.json, one sample grid per model, the FID plot and report.md into ``out``."""
-    from ganzoo.bench.runner import _write_json
-    from ganzoo.checkpoint import load_model
-    from ganzoo.sampling import save_grid
-
     pictures: dict[str, str] = {}
     for m in results["models"]:
         run = next(r for r in runs if r["model"] == m["model"])
@@ -169,8 +167,8 @@ def write_all(results: dict[str, Any], runs: list[dict[str, Any]], out: Path) ->
         m["samples"] = pic
     plot = "fid-curve.png" if plot_fid_curves(results, out / "fid-curve.png") else None
     results["pictures"] = {"samples": pictures, "fid_curve": plot}
-    _write_json(out / "results.json", _finite(results))
-    (out / "report.md").write_text(markdown(results, pictures, plot), encoding="utf-8")
+    write_json(out / "results.json", _finite(results))
+    atomic_write(out / "report.md", markdown(results, pictures, plot))
 
 
 def _finite(obj: Any) -> Any:

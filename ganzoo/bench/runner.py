@@ -4,15 +4,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ganzoo import harness
+from ganzoo.bench import report
+from ganzoo.bench.results import read_json, target_key, write_json
+from ganzoo.checkpoint import load_model
 from ganzoo.config import Zoo, load_zoo
+from ganzoo.environment import describe, resolve_device
 from ganzoo.errors import ConfigError
+from ganzoo.metrics import evaluate
+from ganzoo.progress import make_progress
 from ganzoo.registry import host
 
 #: Scores aggregated over seeds (mean ± std), in the order the leaderboard shows them.
@@ -117,10 +123,6 @@ def resolve_plan(opts: BenchOptions, zoo: Zoo) -> Plan:
 
 def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
     """Train and score every model of the plan, then write results.json, report.md and the pictures."""
-    from ganzoo.bench import report
-    from ganzoo.environment import describe, resolve_device
-    from ganzoo.progress import make_progress
-
     zoo = load_zoo(opts.config).with_overrides(opts.overrides)
     plan = resolve_plan(opts, zoo)
     zoo = zoo.with_overrides(plan.overrides)
@@ -128,9 +130,9 @@ def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     bench_key = hashlib.sha256(json.dumps(asdict(plan), sort_keys=True).encode()).hexdigest()[:16]
-    state = _read_json(out / STATE_FILE)
+    state = read_json(out / STATE_FILE)
     resuming = state.get("key") == bench_key and not state.get("complete")
-    _write_json(out / STATE_FILE, {"key": bench_key, "complete": False})
+    write_json(out / STATE_FILE, {"key": bench_key, "complete": False})
 
     runs: list[dict[str, Any]] = []
     jobs = [(m, s) for m in plan.models for s in range(plan.seeds)]
@@ -150,35 +152,30 @@ def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
             progress.advance(overall)
     results = aggregate(plan, runs, describe(device), zoo)
     report.write_all(results, runs, out)
-    _write_json(out / STATE_FILE, {"key": bench_key, "complete": True})
+    write_json(out / STATE_FILE, {"key": bench_key, "complete": True})
     return results
 
 
 def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOptions, zoo: Zoo, device: Any,
                      run_dir: Path, progress: Any, resume: bool) -> dict[str, Any]:
-    from ganzoo.harness import TrainOptions, train
-    from ganzoo.metrics import evaluate
-
     # Resume only a run that was started with these very settings (its key); anything else starts afresh.
-    resume = resume and _read_json(run_dir / RUN_FILE).get("key") == key and (run_dir / "checkpoints").is_dir()
-    _write_json(run_dir / RUN_FILE, {"key": key})
+    resume = resume and read_json(run_dir / RUN_FILE).get("key") == key and (run_dir / "checkpoints").is_dir()
+    write_json(run_dir / RUN_FILE, {"key": key})
     # The FID curve is kept in the run folder point by point, so a resumed run keeps the points scored before.
-    curve: list[dict[str, float]] = _read_json(run_dir / CURVE_FILE).get("points", []) if resume else []
+    curve: list[dict[str, float]] = read_json(run_dir / CURVE_FILE).get("points", []) if resume else []
     curve_n = min(plan.n_eval, 2000)
 
     def score_along(step: int, net: Any) -> None:
         s = evaluate(net, dataset=plan.dataset, n=curve_n, seed=seed, device=str(device))
         curve[:] = [p for p in curve if p["step"] < step] + [{"step": step, "fid": s["fid"]}]
-        _write_json(run_dir / CURVE_FILE, {"points": curve})
+        write_json(run_dir / CURVE_FILE, {"points": curve})
 
-    summary = train(TrainOptions(
+    summary = harness.train(harness.TrainOptions(
         model=model, dataset=plan.dataset, steps=plan.steps, max_seconds=plan.minutes * 60 if plan.minutes else None,
         seed=seed, out=str(run_dir), resume=resume, overwrite=not resume, device=str(device), config=opts.config,
         overrides=list(plan.overrides) + list(opts.overrides),
         callback=score_along if plan.eval_every else None, callback_every=plan.eval_every), quiet=True,
         progress=progress)
-    from ganzoo.checkpoint import load_model
-
     net, _ = load_model(summary.checkpoint, device=str(device))
     progress.console.print(f"[dim]{model} seed {seed}: scoring {plan.n_eval} samples…[/]")
     t0 = time.perf_counter()
@@ -196,7 +193,7 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
         "class_distribution": shares, "min_class_share": min(shares) if shares else None,
         "fid_curve": curve, "protocol": scores["protocol"], "checkpoint": str(summary.checkpoint),
     }
-    _write_json(run_dir / "bench-result.json", run)
+    write_json(run_dir / "bench-result.json", run)
     return run
 
 
@@ -247,11 +244,6 @@ def aggregate(plan: Plan, runs: list[dict[str, Any]], environment: dict[str, Any
     }
 
 
-def target_key(target: float) -> str:
-    """The results key of the time-to-quality column of one FID target, e.g. ``steps_to_fid_5``."""
-    return f"steps_to_fid_{target:g}"
-
-
 def steps_to_fid(curve: list[dict[str, float]], target: float) -> int | None:
     """The first step of a FID curve whose FID is at or below ``target`` (None when it never gets there)."""
     return next((int(p["step"]) for p in curve if p["fid"] is not None and p["fid"] <= target), None)
@@ -264,25 +256,3 @@ def _finished(run_dir: Path, key: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if data.get("key") == key and Path(data.get("checkpoint", "")).is_file() else None
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=False))
-    os.replace(tmp, path)
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

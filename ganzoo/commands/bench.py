@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+
+from ganzoo.bench import BenchOptions, run_bench
+from ganzoo.bench.report import leaderboard
+from ganzoo.console import console
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,12 +41,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the leaderboard."""
-    import json
-
-    from ganzoo.bench import BenchOptions, run_bench
-    from ganzoo.bench.report import leaderboard
-    from ganzoo.cli import console
-
     opts = BenchOptions(models=args.models, all=args.all, suite=args.suite, dataset=args.dataset, steps=args.steps,
                         minutes=args.minutes, seeds=args.seeds, n_eval=args.n_eval, eval_every=args.eval_every,
                         out=args.out, reuse=args.reuse, fid_targets=args.fid_targets, device=args.device,

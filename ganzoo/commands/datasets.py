@@ -6,6 +6,10 @@ import json
 
 from rich.table import Table
 
+from ganzoo.console import console
+from ganzoo.data import data_root, dataset_options
+from ganzoo.registry import host
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the datasets sub-command."""
@@ -17,10 +21,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print every registered data set with its plugin and loader options."""
-    from ganzoo.cli import console
-    from ganzoo.data import data_root, dataset_options
-    from ganzoo.registry import host
-
     h = host()
     rows = []
     for name in h.names("datasets", args.pattern):

@@ -7,7 +7,15 @@ import json
 import math
 from typing import Any
 
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from ganzoo.checkpoint import load_model
+from ganzoo.config import load_zoo
+from ganzoo.console import console, err_console
+from ganzoo.environment import resolve_device
+from ganzoo.errors import ConfigError
+from ganzoo.metrics import evaluate
 
 #: The scores shown, in order: (key, label, format).
 ROWS = [
@@ -33,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, help="sampling seed (default: zoo.yaml metrics.seed)")
     p.add_argument("--batch-size", type=int, help="images per batch (default: zoo.yaml metrics.batch_size)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    p.add_argument("--inception-weights", metavar="PATH", help="InceptionV3 weights file (inception-v3 only)")
+    p.add_argument("--evaluator-weights", "--inception-weights", dest="weights", metavar="PATH",
+                   help="weights file of an evaluator that reads one (see 'ganzoo evaluator list')")
     p.add_argument("--config", help="zoo file (default: the zoo's zoo.yaml)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(func=run_eval)
@@ -41,35 +50,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Load the run's model, score it, print the scores and their protocol."""
-    from ganzoo.cli import console, err_console
-    from ganzoo.config import load_zoo
-    from ganzoo.environment import resolve_device
-    from ganzoo.errors import ConfigError, GanzooError
-    from ganzoo.metrics import evaluate
-
     for flag, value in (("--n", args.n), ("--batch-size", args.batch_size)):
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} {value}: must be a positive number")
     zoo = load_zoo(args.config)
     device = resolve_device(args.device)
-    try:
-        from ganzoo.checkpoint import load_model
-    except ImportError:
-        raise GanzooError("ganzoo eval needs the training harness (ganzoo.checkpoint), which this installation "
-                          "lacks; reinstall ganzoo") from None
     model, meta = load_model(args.run, device=str(device))
     dataset = args.dataset or meta.get("dataset") or "mnist-embedded"
     seed = args.seed if args.seed is not None else zoo.section("metrics")["seed"]
     progress = None
     if not args.json:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             console=err_console, transient=True)
     with progress if progress is not None else contextlib.nullcontext():
         scores = evaluate(model, dataset=dataset, evaluator=args.evaluator, n=args.n, seed=seed,
                           batch_size=args.batch_size, device=str(device), progress=progress, zoo=zoo,
-                          inception_weights=args.inception_weights)
+                          evaluator_options={"weights": args.weights} if args.weights else None)
     result = result_object(scores, conditional=bool(model.conditional), run=str(args.run),
                            model=meta.get("model") or getattr(model, "name", ""))
     if args.json:

@@ -4,6 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from rich.table import Table
+
+from ganzoo.console import console, err_console
+from ganzoo.environment import resolve_device
+from ganzoo.errors import ConfigError
+from ganzoo.metrics import list_evaluators
+from ganzoo.metrics.classifier import FitConfig, fit_evaluator
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluator list`` and ``evaluator fit``."""
@@ -40,11 +48,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print the registered and fitted evaluators."""
-    from rich.table import Table
-
-    from ganzoo.cli import console
-    from ganzoo.metrics import list_evaluators
-
     rows = list_evaluators()
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -61,11 +64,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Train, save and report a classifier evaluator."""
-    from ganzoo.cli import console, err_console
-    from ganzoo.environment import resolve_device
-    from ganzoo.errors import ConfigError
-    from ganzoo.metrics.classifier import FitConfig, fit_evaluator
-
     for flag, value in (("--epochs", args.epochs), ("--holdout", args.holdout), ("--batch-size", args.batch_size),
                         ("--threads", args.threads)):
         if value <= 0:

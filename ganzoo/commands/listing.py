@@ -6,6 +6,10 @@ import json
 
 from rich.table import Table
 
+from ganzoo import create_model
+from ganzoo.config import load_zoo
+from ganzoo.console import console, err_console
+from ganzoo.errors import ConfigError
 from ganzoo.registry import host
 
 
@@ -31,8 +35,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _print_failures() -> None:
-    from ganzoo.cli import err_console
-
     for p in host().failures():
         err_console.print(f"[yellow]warning:[/] plugin {p.name!r} ({p.dist} {p.version}) failed: "
                           f"{p.errors[0]} — run 'ganzoo plugins' for details", highlight=False, soft_wrap=True)
@@ -40,8 +42,6 @@ def _print_failures() -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print the registered models."""
-    from ganzoo.cli import console
-
     h = host()
     rows = []
     for name in h.names("models", args.pattern):
@@ -65,11 +65,6 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     """Print a model's resolved hyperparameters and the parameter count of each network."""
-    from ganzoo import create_model
-    from ganzoo.cli import console
-    from ganzoo.config import load_zoo
-    from ganzoo.errors import ConfigError
-
     zoo = load_zoo(args.config).with_overrides(args.set)
     try:
         shape = tuple(int(s) for s in args.image_shape.split(","))
@@ -110,8 +105,6 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_plugins(args: argparse.Namespace) -> int:
     """Print every discovered plugin with its distribution, hooks and errors."""
-    from ganzoo.cli import console
-
     h = host()
     h.table("models")
     rows = [{"name": p.name, "distribution": p.dist, "version": p.version, "module": p.module,

@@ -8,9 +8,13 @@ from pathlib import Path
 from string import Template
 
 from ganzoo import __version__
+from ganzoo.console import console
 from ganzoo.errors import ConfigError, GanzooError
+from ganzoo.registry import host, valid_name
 
-#: A model name the generated package can use for its distribution (ganzoo-NAME), module and entry point.
+#: A registered model name (``ganzoo.registry.NAME_RE``) that also names the generated package's distribution
+#: (ganzoo-NAME), module (ganzoo_NAME) and class (CamelCase): stricter, since a module and a class name cannot
+#: hold '.', start with a digit, or end in (or repeat) '-' or '_'.
 NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 MAX_NAME = 40
 
@@ -27,8 +31,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the package and say what to do next."""
-    from ganzoo.cli import console
-
     root = write_plugin(args.name, args.dir)
     lines = [f"Created {root}/"]
     lines += [f"  {path.relative_to(root)}" for path in sorted(p for p in root.rglob("*") if p.is_file())]
@@ -51,13 +53,11 @@ def class_name(name: str) -> str:
 
 def check_name(name: str) -> None:
     """Raise ConfigError unless ``name`` is a usable, untaken model name."""
-    if not isinstance(name, str) or len(name) > MAX_NAME or not NAME_RE.fullmatch(name):
+    if not valid_name(name) or len(name) > MAX_NAME or not NAME_RE.fullmatch(name):
         raise ConfigError(f"new-plugin {name!r}: a plugin name is lower-case letters and digits, starting with a "
                           f"letter, optionally joined by '-' or '_' (at most {MAX_NAME} characters), e.g. 'mygan'")
     if keyword.iskeyword(class_name(name)):
         raise ConfigError(f"new-plugin {name!r}: choose another name (its class name is a Python keyword)")
-    from ganzoo.registry import host
-
     table = host().table("models")
     if name in table:
         owner = table[name]

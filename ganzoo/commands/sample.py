@@ -4,6 +4,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ganzoo.checkpoint import load_model
+from ganzoo.console import console
+from ganzoo.environment import resolve_device
+from ganzoo.errors import ConfigError
+from ganzoo.sampling import check_label, grid_images, sample_images, write_npz, write_png
+
 FORMATS = ("png", "npz")
 
 
@@ -26,12 +32,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, sample, write the file and say what was written."""
-    from ganzoo.checkpoint import load_model
-    from ganzoo.cli import console
-    from ganzoo.environment import resolve_device
-    from ganzoo.errors import ConfigError
-    from ganzoo.sampling import check_label, grid_images, sample_images, write_npz, write_png
-
     if args.n <= 0:
         raise ConfigError(f"--n {args.n}: ask for at least one sample")
     fmt = args.format or ("npz" if args.out and Path(args.out).suffix.lower() == ".npz" else "png")

@@ -52,7 +52,7 @@ def data_options(items: list[str]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Train and print where the run went; after Ctrl-C (exit 130) or SIGTERM (exit 143) one line says how to go on."""
-    from ganzoo.cli import console, err_console
+    from ganzoo.console import console, err_console
     from ganzoo.harness import TrainingInterrupted, TrainOptions, train
     from ganzoo.interrupts import exit_code
 

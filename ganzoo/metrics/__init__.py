@@ -6,14 +6,15 @@
     scores = evaluate(model, dataset="mnist-embedded", n=10_000)   # evaluator from zoo.yaml's datasets section
     scores["fid"], scores["protocol"]["weights_sha256"]
 
-Evaluators (feature extractors) are plugins (hook ``register_evaluators``): ``mnist-cnn`` ships with ganzoo,
-``inception-v3`` is the standard (weights found offline), and ``ganzoo evaluator fit DATASET`` trains more.
+Evaluators (feature extractors) are plugins (hook ``register_evaluators``; ganzoo's own are in
+``ganzoo_builtin.evaluators``), and ``ganzoo evaluator fit DATASET`` trains more.
 """
 from __future__ import annotations
 
 from ganzoo.metrics.cache import RealStats
 from ganzoo.metrics.errors import EvaluatorError, MetricsError
-from ganzoo.metrics.evaluators import Evaluator, list_evaluators, load_evaluator
+from ganzoo.metrics.evaluators import Evaluator
+from ganzoo.metrics.lookup import list_evaluators, load_evaluator
 from ganzoo.metrics.frechet import frechet_distance
 from ganzoo.metrics.scores import Scorer, dataset_evaluator, evaluate, extract, real_statistics, score_images
 

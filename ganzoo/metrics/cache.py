@@ -11,6 +11,9 @@ from typing import Any
 
 import torch
 
+from ganzoo.data import cache_dir as ganzoo_cache
+from ganzoo.files import atomic_write
+
 #: Bumped whenever the way real statistics are computed changes, so old cache files are never reused.
 CACHE_VERSION = 1
 
@@ -43,8 +46,6 @@ def stats_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     """The folder of cached real statistics: ``cache_dir``, else ``<ganzoo cache>/real-stats``."""
     if cache_dir is not None:
         return Path(cache_dir)
-    from ganzoo.data import cache_dir as ganzoo_cache
-
     return ganzoo_cache() / "real-stats"
 
 
@@ -66,14 +67,9 @@ def load_stats(key: str, cache_dir: str | os.PathLike | None = None) -> RealStat
 
 def save_stats(stats: RealStats, cache_dir: str | os.PathLike | None = None) -> Path:
     """Write ``stats`` under its key atomically; returns the file's path."""
-    folder = stats_dir(cache_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{stats.key}.pt"
+    path = stats_dir(cache_dir) / f"{stats.key}.pt"
     buffer = io.BytesIO()
     torch.save({"key": stats.key, "features": stats.features.cpu(), "logits": stats.logits.cpu(),
                 "labels": None if stats.labels is None else stats.labels.cpu(),
                 "info": json.loads(json.dumps(stats.info, default=str))}, buffer)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, buffer.getvalue())

@@ -14,8 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganzoo.data import ImageData, cache_dir, load_dataset
+from ganzoo.files import atomic_write
 from ganzoo.metrics.errors import EvaluatorError, MetricsError
 from ganzoo.metrics.evaluators import Evaluator, sha256_file
+from ganzoo.registry import host
 
 #: The ``format`` field of a classifier evaluator file.
 FORMAT = "ganzoo-classifier/1"
@@ -197,9 +200,7 @@ def save_classifier(path: str | os.PathLike, net: ClassifierNet, *, image_shape:
     }
     buffer = io.BytesIO()  # in memory: torch.save names the archive after the file, and the bytes must not vary
     torch.save(blob, buffer)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_bytes(buffer.getvalue())
-    os.replace(tmp, path)
+    atomic_write(path, buffer.getvalue())
     return sha256_file(path)
 
 
@@ -259,16 +260,30 @@ def load_classifier(path: str | os.PathLike, *, expected_sha256: str | None = No
                                num_classes=arch["num_classes"], sha256=digest, record=blob.get("record") or {})
 
 
-def load_labelled_data(dataset: str, root: str | os.PathLike | None = None, download: bool = False) -> Any:
-    """A labelled data set as :class:`ganzoo.data.ImageData` (``mnist-embedded`` offline, others via plugins)."""
-    import ganzoo.data as data
+def load_labelled_data(dataset: str, root: str | os.PathLike | None = None, download: bool = False) -> ImageData:
+    """A registered data set as :class:`ganzoo.data.ImageData` (``download`` only when asked)."""
+    return load_dataset(dataset, root=root, download=download)
 
-    load = getattr(data, "load_dataset", None)
-    if load is not None:
-        return load(dataset, root=root, download=download)
-    if dataset == "mnist-embedded":
-        return data.embedded_mnist()
-    raise MetricsError(f"data set {dataset!r} cannot be loaded by this version of ganzoo; use mnist-embedded")
+
+def fitted_dir() -> Path:
+    """Where ``ganzoo evaluator fit`` saves evaluators (``<cache>/evaluators``)."""
+    return cache_dir() / "evaluators"
+
+
+def fitted_evaluators() -> dict[str, dict[str, Any]]:
+    """Evaluators fitted with ``ganzoo evaluator fit``, by name: their sidecar records (hash, data set, accuracy)."""
+    out: dict[str, dict[str, Any]] = {}
+    folder = fitted_dir()
+    if not folder.is_dir():
+        return out
+    for meta in sorted(folder.glob("*.json")):
+        try:
+            record = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and meta.with_suffix(".pt").is_file():
+            out[meta.stem] = {**record, "path": str(meta.with_suffix(".pt"))}
+    return out
 
 
 def fit_evaluator(dataset: str, *, name: str | None = None, out: str | os.PathLike | None = None,
@@ -279,16 +294,14 @@ def fit_evaluator(dataset: str, *, name: str | None = None, out: str | os.PathLi
     Saved as ``<cache>/evaluators/<name>.pt`` (usable by name) unless ``out`` gives a path (usable by path).
     Returns the record: name, path, sha256, dataset, held-out accuracy and the training configuration.
     """
-    from ganzoo.metrics.evaluators import fitted_dir
-    from ganzoo.registry import host
-
     name = name or f"{dataset}-cnn"
     if name in host().table("evaluators"):
         raise MetricsError(f"evaluator name {name!r} is taken by a registered evaluator; pass another with --name")
     data = load_labelled_data(dataset, root, download)
     if data.num_classes < 2:
         raise MetricsError(f"data set {dataset!r} has {data.num_classes} class(es); a classifier evaluator needs "
-                           "labels of at least 2 classes (use inception-v3 for unlabelled data)")
+                           "labels of at least 2 classes (score unlabelled data with a registered evaluator: 'ganzoo "
+                           "evaluator list')")
     cfg = config or FitConfig()
     cfg.extra = {**cfg.extra, "dataset": data.name, "command": f"ganzoo evaluator fit {dataset}"}
     net, record = fit_classifier(data.images, data.labels, data.num_classes, cfg, log=log)
@@ -299,5 +312,5 @@ def fit_evaluator(dataset: str, *, name: str | None = None, out: str | os.PathLi
                "heldout_accuracy": record["heldout_accuracy"], "heldout_count": record["heldout_count"],
                "image_shape": list(data.image_shape), "num_classes": data.num_classes,
                "class_names": data.class_names, "fit": record["fit"]}
-    path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2))
+    atomic_write(path.with_suffix(".json"), json.dumps(sidecar, indent=2))
     return {**sidecar, "path": str(path), "train_accuracy": record["train_accuracy"]}

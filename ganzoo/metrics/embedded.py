@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ganzoo.data import embedded_mnist
 from ganzoo.metrics.classifier import ClassifierEvaluator, FitConfig, fit_classifier, load_classifier, \
     save_classifier
 
@@ -33,8 +34,6 @@ def load_embedded_evaluator() -> ClassifierEvaluator:
 
 def main(argv: list[str] | None = None) -> int:
     """Train the embedded MNIST evaluator and write it to ``--out``; prints its held-out accuracy and SHA-256."""
-    from ganzoo.data import embedded_mnist
-
     parser = argparse.ArgumentParser(prog="python -m ganzoo.metrics.embedded", description=main.__doc__)
     parser.add_argument("--out", default=str(ASSET), help=f"output file (default: {ASSET})")
     parser.add_argument("--epochs", type=int, default=FIT.epochs)

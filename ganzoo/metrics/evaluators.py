@@ -1,17 +1,14 @@
-"""Evaluators: the networks that turn images into a feature vector (FID, KID) and class logits (IS, accuracy)."""
+"""The Evaluator base class: a frozen network turning images into features (FID, KID) and logits (IS, accuracy)."""
 from __future__ import annotations
 
-import difflib
 import hashlib
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ganzoo.metrics.errors import EvaluatorError, MetricsError
+from ganzoo.metrics.errors import MetricsError
 
 
 class Evaluator(nn.Module):
@@ -21,7 +18,7 @@ class Evaluator(nn.Module):
     leaves eval mode (``train()`` is a no-op), so BatchNorm and Dropout behave the same on every call.
     """
 
-    #: Registry name, e.g. ``"mnist-cnn"``.
+    #: Registry name (or the fitted evaluator's name).
     name: str = ""
     #: Width of the feature vector used by FID and KID.
     num_features: int = 0
@@ -33,6 +30,11 @@ class Evaluator(nn.Module):
     resize: str = "none"
     #: SHA-256 of the weights file (stated in every score's protocol).
     weights_sha256: str = ""
+
+    @classmethod
+    def status(cls) -> str:
+        """Whether this evaluator can be built here, without building it: "ready", or what is missing and the fix."""
+        return "ready"
 
     def train(self, mode: bool = True) -> "Evaluator":
         """Stay in eval mode whatever is asked (torchmetrics and callers may call ``.train()``)."""
@@ -55,8 +57,8 @@ class Evaluator(nn.Module):
         if self.input_shape is not None and shape != tuple(self.input_shape):
             raise MetricsError(
                 f"evaluator {self.name!r} reads {'×'.join(map(str, self.input_shape))} images, not "
-                f"{'×'.join(map(str, shape))}; choose an evaluator for this data (--evaluator inception-v3, or "
-                f"train one with 'ganzoo evaluator fit DATASET')")
+                f"{'×'.join(map(str, shape))}; choose an evaluator that reads them (--evaluator NAME, see 'ganzoo "
+                "evaluator list'), or train one with 'ganzoo evaluator fit DATASET'")
         if self.input_shape is None and (len(shape) != 3 or shape[0] not in (1, 3)):
             raise MetricsError(f"evaluator {self.name!r} reads grey or RGB images (C = 1 or 3), got shape {shape}")
 
@@ -90,98 +92,3 @@ def check_images(images: torch.Tensor, what: str = "images") -> torch.Tensor:
         raise MetricsError(f"{what}: expected uint8 pixels in [0, 255], got {images.dtype}; convert generated "
                            "[-1, 1] images with ganzoo.data.to_uint8")
     return images
-
-
-def fitted_dir() -> Path:
-    """Where ``ganzoo evaluator fit`` saves evaluators (``<cache>/evaluators``)."""
-    from ganzoo.data import cache_dir
-
-    return cache_dir() / "evaluators"
-
-
-def fitted_evaluators() -> dict[str, dict[str, Any]]:
-    """Evaluators fitted with ``ganzoo evaluator fit``, by name: their sidecar records (hash, data set, accuracy)."""
-    out: dict[str, dict[str, Any]] = {}
-    folder = fitted_dir()
-    if not folder.is_dir():
-        return out
-    for meta in sorted(folder.glob("*.json")):
-        try:
-            record = json.loads(meta.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and meta.with_suffix(".pt").is_file():
-            out[meta.stem] = {**record, "path": str(meta.with_suffix(".pt"))}
-    return out
-
-
-def list_evaluators() -> list[dict[str, Any]]:
-    """Every evaluator that ``load_evaluator`` accepts by name: registered ones, then fitted ones."""
-    from ganzoo.registry import host
-
-    h = host()
-    rows = [{"name": n, "kind": "registered", "description": h.table("evaluators")[n].description,
-             "plugin": h.table("evaluators")[n].plugin, "dist": h.table("evaluators")[n].dist}
-            for n in h.names("evaluators")]
-    for row in rows:
-        row["status"] = "ready"
-        if row["name"] == "inception-v3":
-            from ganzoo.metrics import inception
-
-            try:
-                row["status"] = f"weights: {inception.find_weights()}"
-            except EvaluatorError:
-                row["status"] = (f"weights missing: download {inception.URL} into "
-                                 f"{inception.hub_weights_path().parent} or set ${inception.WEIGHTS_ENV}")
-    for name, rec in fitted_evaluators().items():
-        acc = rec.get("heldout_accuracy")
-        desc = f"classifier fitted on {rec.get('dataset')}" + (f", held-out accuracy {acc:.2%}" if acc else "")
-        rows.append({"name": name, "kind": "fitted", "description": desc, "path": rec["path"],
-                     "sha256": rec.get("sha256"), "status": f"file: {rec['path']}"})
-    return rows
-
-
-def load_evaluator(spec: "str | os.PathLike | Evaluator", **options: Any) -> Evaluator:
-    """An evaluator by registered name (``mnist-cnn``, ``inception-v3``), fitted name, or path to a ``.pt`` file."""
-    from ganzoo.errors import UnknownNameError
-    from ganzoo.registry import host
-
-    if isinstance(spec, Evaluator):
-        return spec
-    name = str(spec)
-    table = host().table("evaluators")
-    if name in table:
-        try:
-            evaluator = table[name].obj(**options)
-        except TypeError as exc:
-            raise MetricsError(f"evaluator {name!r}: bad options {sorted(options)}: {exc}") from None
-        if not isinstance(evaluator, Evaluator):
-            from ganzoo.errors import PluginError
-
-            raise PluginError(f"evaluator {name!r} (plugin {table[name].plugin!r}) returned "
-                              f"{type(evaluator).__name__}, not a ganzoo.metrics.Evaluator")
-        return evaluator
-    from ganzoo.metrics.classifier import load_classifier
-
-    path = Path(name).expanduser()
-    if path.suffix == ".pt" or os.sep in name:
-        if not path.is_file():
-            raise EvaluatorError(f"evaluator file {str(path)!r} does not exist; pass a file written by "
-                                 "'ganzoo evaluator fit', or a registered name ('ganzoo evaluator list')")
-        sidecar = path.with_suffix(".json")
-        expected = None
-        if sidecar.is_file():
-            try:
-                expected = json.loads(sidecar.read_text()).get("sha256")
-            except (OSError, ValueError, AttributeError):
-                expected = None
-        return load_classifier(path, expected_sha256=expected)
-    fitted = fitted_evaluators()
-    if name in fitted:
-        return load_classifier(fitted[name]["path"], expected_sha256=fitted[name].get("sha256"), name=name)
-    known = [r["name"] for r in list_evaluators()]
-    close = difflib.get_close_matches(name.lower(), known, n=2, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise UnknownNameError(
-        f"Unknown evaluator {name!r}.{hint} Known: {', '.join(known) or '(none)'}. Pass one of them, a path to a "
-        ".pt file written by 'ganzoo evaluator fit', or fit one with 'ganzoo evaluator fit DATASET'.")

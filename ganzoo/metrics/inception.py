@@ -61,8 +61,17 @@ class InceptionEvaluator(Evaluator):
     input_shape = None
     num_classes = None
 
+    @classmethod
+    def status(cls) -> str:
+        """Where the weights file is, or where to put it when it is missing."""
+        try:
+            return f"weights: {find_weights()}"
+        except EvaluatorError:
+            return f"weights missing: download {URL} into {hub_weights_path().parent} or set ${WEIGHTS_ENV}"
+
     def __init__(self, weights: str | os.PathLike | None = None, feature_dim: int = 2048) -> None:
         super().__init__()
+        # here, not at the top: torch-fidelity adds about a second to every ganzoo command's start-up
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
         if feature_dim not in FEATURE_DIMS:

@@ -16,14 +16,17 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
+from ganzoo.config import Zoo, load_zoo
+from ganzoo.data import ImageData, to_uint8
+from ganzoo.environment import resolve_device
 from ganzoo.guard import checked_sample
 from ganzoo.metrics.cache import RealStats, load_stats, save_stats, stats_key
+from ganzoo.metrics.classifier import load_labelled_data
 from ganzoo.metrics.errors import MetricsError
-from ganzoo.metrics.evaluators import Evaluator, check_images, load_evaluator
+from ganzoo.metrics.evaluators import Evaluator, check_images
 from ganzoo.metrics.frechet import frechet_distance
+from ganzoo.metrics.lookup import load_evaluator
 
-#: The evaluator used for a data set that zoo.yaml's ``datasets`` section does not name.
-DEFAULT_EVALUATOR = "inception-v3"
 #: How generated images reach the evaluator (stated in every protocol).
 FAKE_INPUT = "generated [-1, 1] images quantised to uint8 [0, 255] like a saved PNG (ganzoo.data.to_uint8)"
 
@@ -92,6 +95,7 @@ class Scorer:
 
     def __init__(self, evaluator: Evaluator, real: RealStats, *, seed: int = 0, is_splits: int = 10,
                  kid_subsets: int = 50, kid_subset_size: int = 1000, device: str | torch.device = "cpu") -> None:
+        # here, not at the top: torchmetrics adds seconds to every ganzoo command's start-up
         from torchmetrics.image import FrechetInceptionDistance, InceptionScore, KernelInceptionDistance
 
         self.evaluator = evaluator.eval()
@@ -228,10 +232,8 @@ def fingerprint(images: torch.Tensor, labels: torch.Tensor | None) -> str:
     return h.hexdigest()
 
 
-def load_real_data(dataset: str) -> Any:
+def load_real_data(dataset: str) -> ImageData:
     """The real images of ``dataset`` as :class:`ganzoo.data.ImageData` (never downloads)."""
-    from ganzoo.metrics.classifier import load_labelled_data
-
     return load_labelled_data(dataset)
 
 
@@ -269,19 +271,15 @@ def real_statistics(evaluator: Evaluator, data: Any, *, n_real: int = 0, batch_s
 
 
 # -- scoring -------------------------------------------------------------------------------------------------
-def _settings(zoo: Any = None) -> dict[str, Any]:
-    from ganzoo.config import load_zoo
-
+def _settings(zoo: Zoo | None = None) -> dict[str, Any]:
     return (zoo if zoo is not None else load_zoo()).section("metrics")
 
 
-def dataset_evaluator(dataset: str, zoo: Any = None) -> str:
-    """The evaluator zoo.yaml assigns to ``dataset`` (``datasets.<name>.evaluator``), else ``inception-v3``."""
-    from ganzoo.config import load_zoo
-
+def dataset_evaluator(dataset: str, zoo: Zoo | None = None) -> str:
+    """The evaluator zoo.yaml assigns to ``dataset`` (``datasets.<name>.evaluator``), else ``metrics.evaluator``."""
     zoo = zoo if zoo is not None else load_zoo()
     entry = (zoo.data.get("datasets") or {}).get(dataset) or {}
-    return entry.get("evaluator") or DEFAULT_EVALUATOR
+    return entry.get("evaluator") or zoo.section("metrics")["evaluator"]
 
 
 def _protocol(evaluator: Evaluator, real: RealStats, scorer: Scorer, fake_count: int, labels: str) -> dict[str, Any]:
@@ -342,34 +340,31 @@ def balanced_labels(n: int, num_classes: int, seed: int) -> torch.Tensor:
 def evaluate(model: Any, *, dataset: str = "mnist-embedded", evaluator: "str | Evaluator | None" = None,
              n: int | None = None, seed: int = 0, batch_size: int | None = None, device: str = "cpu",
              cache_dir: Any = None, progress: Any = None, zoo: Any = None,
-             inception_weights: str | None = None) -> dict[str, Any]:
+             evaluator_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score ``model``'s samples: fid, inception_score(_std), kid(_std), class_distribution, and for conditional
     models class_accuracy and intra_fid — plus the ``protocol`` they were measured with.
 
     ``evaluator`` None → zoo.yaml ``datasets.<dataset>.evaluator``; ``n`` None → zoo.yaml ``metrics.n_eval``.
+    ``evaluator_options`` go to a registered evaluator's factory (e.g. ``{"weights": path}`` for one that reads
+    a weights file).
     The model samples on its own device (left where it is, its train/eval mode and the global RNG restored);
     the evaluator runs on ``device``. Real statistics are cached under ``cache_dir`` (default ``<cache>/real-stats``).
     """
-    from ganzoo.environment import resolve_device
-
     dev = resolve_device(device)
     model_device = getattr(model, "device", torch.device("cpu"))
     cuda = sorted({d.index or 0 for d in (dev, model_device) if d.type == "cuda"})
     with torch.random.fork_rng(devices=cuda):  # building evaluators and sampling never move the caller's RNG
         return _evaluate(model, dataset, evaluator, n, seed, batch_size, dev, cache_dir, progress, zoo,
-                         inception_weights)
+                         evaluator_options or {})
 
 
 def _evaluate(model: Any, dataset: str, evaluator: Any, n: int | None, seed: int, batch_size: int | None,
-              dev: torch.device, cache_dir: Any, progress: Any, zoo: Any, inception_weights: str | None
+              dev: torch.device, cache_dir: Any, progress: Any, zoo: Any, options: dict[str, Any]
               ) -> dict[str, Any]:
-    from ganzoo.data import to_uint8
-
     cfg = _settings(zoo)
     n = int(cfg["n_eval"] if n is None else n)
     bs = int(batch_size or cfg["batch_size"])
     name = evaluator if evaluator is not None else dataset_evaluator(dataset, zoo)
-    options = {"weights": inception_weights} if inception_weights and name == "inception-v3" else {}
     ev = load_evaluator(name, **options).to(dev)
     image_shape = tuple(int(s) for s in model.image_shape)
     ev.check_image_shape(image_shape)
