@@ -80,7 +80,7 @@ class Trainer:
         self._last_log = (start, 0.0)
         model.train()
         stopped = not self.ctx.enabled and self.stop.requested
-        done = self._done(self._time_up())
+        done = self._done(self.max_seconds is not None and self.wall_before >= self.max_seconds)
         while not done and not stopped:
             batch = next(self.batches)
             with self.autocast, plugin_call(model, "train_step"):
