@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
 from ganzoo.losses import LOSSES, get_loss, gradient_penalty, real_targets
 from ganzoo.model import Batch, GenerativeModel, Range
+from ganzoo.nn import init_dcgan_weights  # noqa: F401  (its home until ganzoo.nn; kept for plugins written for 0.1)
 
 
 class AdversarialModel(GenerativeModel):
@@ -120,14 +120,3 @@ class AdversarialModel(GenerativeModel):
                 return self.generate(self.noise(n, self.hp.latent_dim, generator), labels).float()
         finally:
             self.train(was_training)
-
-
-def init_dcgan_weights(module: nn.Module) -> None:
-    """DCGAN initialisation: conv/linear weights from N(0, 0.02), BatchNorm weights from N(1, 0.02), zero biases."""
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)

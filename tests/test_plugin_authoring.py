@@ -396,7 +396,8 @@ def test_new_plugin_into_a_file_is_a_clear_error(tmp_path, capsys):
 
 # -- the example package ---------------------------------------------------------------------------------------
 PUBLIC = {"ganzoo": {"hookimpl", "Range", "GenerativeModel", "Batch", "ConfigError"},
-          "ganzoo.adversarial": {"AdversarialModel", "init_dcgan_weights"},
+          "ganzoo.adversarial": {"AdversarialModel"},
+          "ganzoo.nn": {"ConvDecoder", "ConvEncoder", "init_dcgan_weights"},
           "ganzoo.testing": {"check_model", "tiny_batch"}}
 
 
