@@ -35,3 +35,12 @@ def register_datasets(register: Callable[..., Any]) -> None:
     :param register: ``register(name, loader, description="")``; ``loader(root, download, **options)``
         returns a :class:`ganzoo.data.ImageData`.
     """
+
+
+@hookspec
+def register_losses(register: Callable[..., Any]) -> None:
+    """Register adversarial losses that a GAN's ``loss`` hyperparameter can name: call ``register(LossClass)``.
+
+    :param register: ``register(cls, name=None)``; ``cls`` subclasses :class:`ganzoo.losses.AdversarialLoss`
+        and ``name`` defaults to ``cls.name``.
+    """

@@ -10,7 +10,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pluggy
 
@@ -20,7 +20,8 @@ from ganzoo.errors import PluginError, UnknownNameError
 ENTRY_POINT_GROUP = "ganzoo"
 DISABLE_ENV = "GANZOO_DISABLE_PLUGINS"
 # The kinds of things plugins register: kind -> the hook that registers them.
-KINDS = {"models": "register_models", "evaluators": "register_evaluators", "datasets": "register_datasets"}
+KINDS = {"models": "register_models", "evaluators": "register_evaluators", "datasets": "register_datasets",
+         "losses": "register_losses"}
 
 
 @dataclass(frozen=True)
@@ -181,37 +182,42 @@ class PluginHost:
         def add(name: str, obj: Any, description: str) -> None:
             if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9_.\-]*", name):
                 info.errors.append(
-                    f"{kind[:-1]} name {name!r} is invalid: use lower-case letters, digits, '-', '_' or '.'"
+                    f"{_singular(kind)} name {name!r} is invalid: use lower-case letters, digits, '-', '_' or '.'"
                 )
                 return
             if name in table:
                 owner = table[name]
                 info.errors.append(
-                    f"{kind[:-1]} {name!r} is already registered by plugin {owner.plugin!r} "
+                    f"{_singular(kind)} {name!r} is already registered by plugin {owner.plugin!r} "
                     f"(distribution {owner.dist!r}); this registration was ignored — choose another name"
                 )
                 return
             table[name] = Entry(kind, name, obj, description, info.name, info.dist, info.version)
 
-        if kind == "models":
-            def register_model(cls: Any, name: str | None = None) -> None:
-                from ganzoo.model import GenerativeModel
+        if kind in ("models", "losses"):
+            # Imported here: both modules import this one (a plugin registers a class of theirs by name).
+            from ganzoo.losses import AdversarialLoss
+            from ganzoo.model import GenerativeModel
 
-                if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
-                    info.errors.append(f"register() expects a ganzoo.GenerativeModel subclass, got {cls!r}; "
+            base, base_name = ((GenerativeModel, "ganzoo.GenerativeModel") if kind == "models"
+                               else (AdversarialLoss, "ganzoo.losses.AdversarialLoss"))
+
+            def register_class(cls: Any, name: str | None = None) -> None:
+                if not (isinstance(cls, type) and issubclass(cls, base)):
+                    info.errors.append(f"register() expects a {base_name} subclass, got {cls!r}; "
                                        "the registration was ignored")
                     return
-                model_name = name or getattr(cls, "name", None)
-                if not model_name:
+                class_name = name or getattr(cls, "name", None)
+                if not class_name:
                     info.errors.append(f"{cls.__name__} has no 'name'; set the class attribute or pass name=")
                     return
-                add(model_name, cls, cls.summary())
+                add(class_name, cls, cls.summary())
 
-            return register_model
+            return register_class
 
         def register_other(name: str, obj: Any, description: str = "") -> None:
             if not callable(obj):
-                info.errors.append(f"{kind[:-1]} {name!r}: register() expects a callable, got {obj!r}")
+                info.errors.append(f"{_singular(kind)} {name!r}: register() expects a callable, got {obj!r}")
                 return
             add(name, obj, description)
 
@@ -229,11 +235,11 @@ class PluginHost:
         close = difflib.get_close_matches(str(lower), list(table), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         command = {"models": "ganzoo list", "evaluators": "ganzoo evaluator list", "datasets": "ganzoo datasets"}
+        known = (f"Run '{command[kind]}' to see what is available." if kind in command
+                 else f"Registered {kind}: {', '.join(self.names(kind)) or 'none'}.")
         failed = [p for p in self.plugins.values() if p.errors]
         extra = " Some plugins failed to load: run 'ganzoo plugins'." if failed else ""
-        raise UnknownNameError(
-            f"Unknown {kind[:-1]} {name!r}.{hint} Run '{command[kind]}' to see what is available.{extra}"
-        )
+        raise UnknownNameError(f"Unknown {_singular(kind)} {name!r}.{hint} {known}{extra}")
 
     def names(self, kind: str, pattern: str | None = None) -> list[str]:
         """Sorted names of one kind, filtered by an fnmatch ``pattern``."""
@@ -246,6 +252,32 @@ class PluginHost:
         """Plugins that failed to import, raised in a hook, or registered a taken name."""
         self.table("models")
         return [p for p in self.plugins.values() if p.errors]
+
+
+class Registered:
+    """A hyperparameter's allowed values: the names registered of one kind, read when asked (plugins add to them)."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+        self.kind = kind
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, str) and value in host().table(self.kind)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(host().names(self.kind))
+
+    def __repr__(self) -> str:
+        return f"Registered({self.kind!r})"
+
+    def __str__(self) -> str:
+        return f"one of the registered {self.kind} ({', '.join(map(repr, self))})"
+
+
+def _singular(kind: str) -> str:
+    """One of a kind: ``models`` → ``model``, ``losses`` → ``loss``."""
+    return kind[:-2] if kind.endswith("sses") else kind[:-1]
 
 
 def _normalize(name: str) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from ganzoo.model import Batch, GenerativeModel, Range
+from ganzoo.registry import Registered
 
 #: The checks :func:`check_model` runs, in order; pass names in ``skip`` to leave some out.
 CHECKS = ("contract", "sample", "train_step", "determinism", "save_restore", "labels")
@@ -140,7 +141,7 @@ def _check_class(cls: type[GenerativeModel], label: str) -> None:
     if extra:
         fail(f"choices name hyperparameters that are not in defaults: {extra}; add them to defaults")
     for key, allowed in cls.choices.items():
-        if not isinstance(allowed, (tuple, list, Range)):
+        if not isinstance(allowed, (tuple, list, Range, Registered)):
             fail(f"choices[{key!r}] must be a tuple of allowed values or a ganzoo.Range, got {allowed!r}")
         if not _allowed(cls.defaults[key], allowed):
             fail(f"the default {key}={cls.defaults[key]!r} is not allowed by its own choices ({allowed})")

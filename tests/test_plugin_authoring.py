@@ -398,6 +398,7 @@ def test_new_plugin_into_a_file_is_a_clear_error(tmp_path, capsys):
 PUBLIC = {"ganzoo": {"hookimpl", "Range", "GenerativeModel", "Batch", "ConfigError"},
           "ganzoo.adversarial": {"AdversarialModel"},
           "ganzoo.nn": {"ConvDecoder", "ConvEncoder", "init_dcgan_weights"},
+          "ganzoo.losses": {"AdversarialLoss", "loss_class"},
           "ganzoo.testing": {"check_model", "tiny_batch"}}
 
 
@@ -426,7 +427,7 @@ def test_example_is_listed_from_its_distribution(lsgan, capsys):
     assert ganzoo.model_class("lsgan").__module__ == "ganzoo_lsgan.model"
     assert main(["plugins", "--json"]) == 0
     (plugin,) = [p for p in json.loads(capsys.readouterr().out) if p["name"] == "lsgan"]
-    assert plugin["hooks"] == ["register_models"] and plugin["errors"] == []
+    assert plugin["hooks"] == ["register_losses", "register_models"] and plugin["errors"] == []
     check_model("lsgan", image_shapes=[(1, 16, 16)], hparams=TINY_LSGAN)  # its own tests check more shapes
 
 

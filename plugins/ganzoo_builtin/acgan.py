@@ -9,7 +9,6 @@ from torch import nn
 
 from ganzoo import hookimpl
 from ganzoo.adversarial import AdversarialModel
-from ganzoo.losses import get_loss
 from ganzoo.model import Range
 from ganzoo.nn import NORMS, ConvDecoder, ConvEncoder, LabelEmbedding, apply_spectral_norm, resolve_norm
 
@@ -65,7 +64,7 @@ class ACGAN(AdversarialModel):
                  num_classes: int = 10) -> None:
         super().__init__(hparams, image_shape, num_classes)
         self.G = ACGenerator(self.image_shape, self.num_classes, self.hp.latent_dim, self.hp.g_channels)
-        norm = resolve_norm(self.hp.d_norm, self.hp.loss == "wgan-gp")
+        norm = resolve_norm(self.hp.d_norm, self.gan_loss.per_sample_critic)
         self.D = ACDiscriminator(self.image_shape, self.num_classes, self.hp.d_channels, norm, self.hp.d_dropout)
         if norm == "spectral":
             apply_spectral_norm(self.D)
@@ -95,7 +94,7 @@ class ACGAN(AdversarialModel):
     def generator_loss(self, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Be judged valid, and be classified as the label the image was generated for."""
         valid, classes = self.D(fake)
-        return get_loss(self.hp.loss).generator(valid) + self.hp.class_weight * F.cross_entropy(classes, labels)
+        return self.gan_loss.g_loss(valid) + self.hp.class_weight * F.cross_entropy(classes, labels)
 
 
 @hookimpl

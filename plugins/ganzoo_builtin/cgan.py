@@ -38,7 +38,7 @@ class CGAN(GAN):
         self.G = nn.Sequential(
             ConvDecoder(self.hp.latent_dim + self.num_classes, self.image_shape, self.hp.g_channels, act="leaky"),
             nn.Tanh())
-        norm = resolve_norm(self.hp.d_norm, self.hp.loss == "wgan-gp")
+        norm = resolve_norm(self.hp.d_norm, self.gan_loss.per_sample_critic)
         encoder = ConvEncoder(self.image_shape, self.hp.d_channels, in_channels=channels + self.num_classes,
                               norm=norm, dropout=self.hp.d_dropout)
         self.D = nn.Sequential(encoder, nn.Linear(encoder.out_features, 1))

@@ -33,7 +33,7 @@ class DCGAN(AdversarialModel):
         super().__init__(hparams, image_shape, num_classes)
         self.G = nn.Sequential(ConvDecoder(self.hp.latent_dim, self.image_shape, self.hp.g_channels, act="relu"),
                                nn.Tanh())
-        norm = resolve_norm(self.hp.d_norm, self.hp.loss == "wgan-gp")
+        norm = resolve_norm(self.hp.d_norm, self.gan_loss.per_sample_critic)
         encoder = ConvEncoder(self.image_shape, self.hp.d_channels, norm=norm, act="leaky", dropout=self.hp.d_dropout)
         self.D = nn.Sequential(encoder, nn.Linear(encoder.out_features, 1))
         self.apply(init_dcgan_weights)
