@@ -10,6 +10,8 @@ from ganzoo.model import Batch, GenerativeModel, Range
 from ganzoo.nn import init_dcgan_weights  # noqa: F401  (its home until ganzoo.nn; kept for plugins written for 0.1)
 from ganzoo.registry import Registered
 
+__all__ = ["AdversarialModel"]
+
 
 class AdversarialModel(GenerativeModel):
     """Base class of the GAN family: generator ``self.G``, discriminator ``self.D``, a registered loss.

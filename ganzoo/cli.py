@@ -11,6 +11,8 @@ from rich.console import Console
 from ganzoo import __version__
 from ganzoo.errors import GanzooError
 
+__all__ = ["COMMANDS", "build_parser", "console", "err_console", "main"]
+
 # Sub-command modules under ganzoo.commands, in the order ``ganzoo --help`` lists them.
 COMMANDS = ["listing", "eval", "evaluator", "bench", "train", "sample", "datasets", "new_plugin"]
 

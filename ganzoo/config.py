@@ -15,6 +15,8 @@ import yaml
 from ganzoo.errors import ConfigError
 from ganzoo.model import Range
 
+__all__ = ["CONFIG_ENV", "Zoo", "default_zoo_path", "load_zoo", "parse_set"]
+
 CONFIG_ENV = "GANZOO_CONFIG"
 #: The most scalars and containers a zoo file may hold once its aliases are expanded (a YAML "billion laughs"
 #: document stays small on disk but explodes in memory when written out).

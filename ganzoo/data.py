@@ -12,6 +12,11 @@ import torch
 
 from ganzoo.errors import DataError
 
+__all__ = [
+    "CACHE_ENV", "DATA_ENV", "ImageData", "cache_dir", "data_root", "list_datasets", "load_dataset", "to_uint8",
+    "to_unit_range",
+]
+
 DATA_ENV = "GANZOO_DATA"
 CACHE_ENV = "GANZOO_CACHE"
 

@@ -16,6 +16,11 @@ from torch import nn
 
 from ganzoo.errors import ConfigError
 
+__all__ = [
+    "Context", "any_flag", "barrier", "env_world_size", "gather_objects", "same_on_all_ranks", "setup",
+    "sync_buffers", "teardown", "unwrap", "unwrapped", "wrap_ddp",
+]
+
 
 @dataclass
 class Context:

@@ -7,6 +7,8 @@ from typing import Any
 
 import torch
 
+__all__ = ["PACKAGES", "cpu_name", "describe", "resolve_device"]
+
 PACKAGES = ("ganzoo", "torch", "torchvision", "torchmetrics", "pluggy", "numpy")
 
 

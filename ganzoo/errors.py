@@ -1,6 +1,10 @@
 """The exceptions ganzoo raises for bad input: each message names the cause and the fix."""
 from __future__ import annotations
 
+__all__ = [
+    "CheckpointError", "ConfigError", "DataError", "GanzooError", "PluginError", "TrainingError", "UnknownNameError",
+]
+
 
 class GanzooError(Exception):
     """Base class of every error ganzoo reports to a user (the CLI prints it without a traceback)."""

@@ -5,6 +5,11 @@ from typing import Any, Callable
 
 import pluggy
 
+__all__ = [
+    "PROJECT", "hookimpl", "hookspec", "register_datasets", "register_evaluators", "register_losses",
+    "register_models",
+]
+
 PROJECT = "ganzoo"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)

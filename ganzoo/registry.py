@@ -17,6 +17,11 @@ import pluggy
 from ganzoo import hookspecs
 from ganzoo.errors import PluginError, UnknownNameError
 
+__all__ = [
+    "DISABLE_ENV", "ENTRY_POINT_GROUP", "KINDS", "Entry", "PluginHost", "PluginInfo", "Registered", "host", "reset",
+    "warn_failures",
+]
+
 ENTRY_POINT_GROUP = "ganzoo"
 DISABLE_ENV = "GANZOO_DISABLE_PLUGINS"
 # The kinds of things plugins register: kind -> the hook that registers them.

@@ -13,6 +13,10 @@ from ganzoo.data import to_uint8
 from ganzoo.errors import ConfigError
 from ganzoo.guard import checked_sample
 
+__all__ = [
+    "check_label", "grid_images", "grid_size", "label_sweep", "sample_images", "save_grid", "write_npz", "write_png",
+]
+
 
 def _generator(model: Any, seed: int) -> torch.Generator:
     return torch.Generator(device=model.device).manual_seed(int(seed))

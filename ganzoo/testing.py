@@ -30,6 +30,10 @@ import torch
 from ganzoo.model import Batch, GenerativeModel, Range
 from ganzoo.registry import Registered
 
+__all__ = [
+    "CHECKS", "ConformanceError", "Report", "assert_same_state", "check_model", "make_distribution", "tiny_batch",
+]
+
 #: The checks :func:`check_model` runs, in order; pass names in ``skip`` to leave some out.
 CHECKS = ("contract", "sample", "train_step", "determinism", "save_restore", "labels")
 #: How far outside [-1, 1] a sample may lie (float rounding of tanh).

@@ -6,6 +6,8 @@ import json
 
 from rich.table import Table
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the datasets sub-command."""

@@ -9,6 +9,8 @@ from typing import Any
 
 from rich.table import Table
 
+__all__ = ["ROWS", "add_parser", "protocol_table", "result_object", "run_eval", "scores_table"]
+
 #: The scores shown, in order: (key, label, format).
 ROWS = [
     ("fid", "FID ↓", "{:.3f}"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+__all__ = ["add_parser", "run_fit", "run_list"]
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluator list`` and ``evaluator fit``."""

@@ -8,6 +8,8 @@ from rich.table import Table
 
 from ganzoo.registry import host
 
+__all__ = ["add_parser", "run_info", "run_list", "run_plugins"]
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the list, info and plugins sub-commands."""

@@ -10,6 +10,11 @@ from string import Template
 from ganzoo import __version__
 from ganzoo.errors import ConfigError, GanzooError
 
+__all__ = [
+    "GITIGNORE", "INIT", "MAX_NAME", "MODEL", "NAME_RE", "PYPROJECT", "README", "TEST", "add_parser", "check_name",
+    "class_name", "module_name", "run", "write_plugin",
+]
+
 #: A model name the generated package can use for its distribution (ganzoo-NAME), module and entry point.
 NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 MAX_NAME = 40

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+__all__ = ["FORMATS", "add_parser", "run"]
+
 FORMATS = ("png", "npz")
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+__all__ = ["CACHE_VERSION", "RealStats", "load_stats", "save_stats", "stats_dir", "stats_key"]
+
 #: Bumped whenever the way real statistics are computed changes, so old cache files are never reused.
 CACHE_VERSION = 1
 

@@ -13,6 +13,10 @@ from torch import nn
 
 from ganzoo.metrics.errors import EvaluatorError, MetricsError
 
+__all__ = [
+    "Evaluator", "check_images", "fitted_dir", "fitted_evaluators", "list_evaluators", "load_evaluator", "sha256_file",
+]
+
 
 class Evaluator(nn.Module):
     """A frozen network scoring uint8 images ``(N, C, H, W)``: ``forward`` returns ``(features, logits)``.

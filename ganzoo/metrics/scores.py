@@ -22,6 +22,11 @@ from ganzoo.metrics.errors import MetricsError
 from ganzoo.metrics.evaluators import Evaluator, check_images, load_evaluator
 from ganzoo.metrics.frechet import frechet_distance
 
+__all__ = [
+    "DEFAULT_EVALUATOR", "FAKE_INPUT", "Scorer", "balanced_labels", "dataset_evaluator", "evaluate", "extract",
+    "fingerprint", "load_real_data", "real_statistics", "score_images",
+]
+
 #: The evaluator used for a data set that zoo.yaml's ``datasets`` section does not name.
 DEFAULT_EVALUATOR = "inception-v3"
 #: How generated images reach the evaluator (stated in every protocol).
