@@ -16,6 +16,8 @@ from ganzoo.data import ImageData, to_unit_range
 from ganzoo.errors import ConfigError, DataError
 from ganzoo.model import Batch
 
+__all__ = ["PLACEMENTS", "BatchStream"]
+
 #: Where the images live while training: ``auto`` (on the device when they fit in half its free memory),
 #: ``device`` (always) or ``stream`` (host memory, through a DataLoader).
 PLACEMENTS = ("auto", "device", "stream")

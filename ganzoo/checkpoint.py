@@ -21,6 +21,11 @@ import torch
 from ganzoo.errors import CheckpointError
 from ganzoo.files import atomic_write, os_fix, os_reason
 
+__all__ = [
+    "CHECKPOINT_DIR", "FORMAT", "VERSION", "build_model", "checkpoint_path", "list_checkpoints", "load_model",
+    "newest_checkpoint", "read_checkpoint", "resolve", "save_checkpoint",
+]
+
 FORMAT = "ganzoo-checkpoint"
 VERSION = 1
 #: The folder of a run directory that holds its checkpoints.

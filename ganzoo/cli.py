@@ -9,6 +9,8 @@ from ganzoo import __version__
 from ganzoo.console import err_console
 from ganzoo.errors import GanzooError
 
+__all__ = ["COMMANDS", "build_parser", "main"]
+
 # Sub-command modules under ganzoo.commands, in the order ``ganzoo --help`` lists them.
 COMMANDS = ["listing", "eval", "evaluator", "bench", "train", "sample", "datasets", "new_plugin"]
 

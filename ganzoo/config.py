@@ -15,6 +15,8 @@ from ganzoo.errors import ConfigError, did_you_mean
 from ganzoo.model import Range
 from ganzoo.registry import host
 
+__all__ = ["CONFIG_ENV", "Zoo", "default_zoo_path", "load_zoo", "parse_set"]
+
 CONFIG_ENV = "GANZOO_CONFIG"
 #: The most scalars and containers a zoo file may hold once its aliases are expanded (a YAML "billion laughs"
 #: document stays small on disk but explodes in memory when written out).
@@ -298,7 +300,10 @@ def _check(value: Any, schema: Any, path: str, zoo: Zoo, choices: Mapping | None
             if item not in allowed:
                 raise zoo._err(f"{path}[{i}]", f"{item!r} is not allowed; it must be {what}")
     elif value not in allowed:
-        raise zoo._err(path, f"{value!r} is not allowed; it must be {what}")
+        names = [] if isinstance(allowed, Range) or not isinstance(value, str) else [str(a) for a in allowed]
+        close = difflib.get_close_matches(value, names, n=1) if names else []
+        hint = f". Did you mean {close[0]!r}?" if close else ""
+        raise zoo._err(path, f"{value!r} is not allowed; it must be {what}{hint}")
 
 
 def _check_scalar(value: Any, default: Any, path: str, zoo: Zoo) -> None:

@@ -16,6 +16,11 @@ from ganzoo.errors import DataError
 from ganzoo.files import atomic_write
 from ganzoo.registry import host
 
+__all__ = [
+    "CACHE_ENV", "DATA_ENV", "ImageData", "cache_dir", "data_root", "list_datasets", "load_dataset", "to_uint8",
+    "to_unit_range",
+]
+
 DATA_ENV = "GANZOO_DATA"
 CACHE_ENV = "GANZOO_CACHE"
 

@@ -18,6 +18,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ganzoo.errors import ConfigError
 
+__all__ = [
+    "Context", "any_flag", "barrier", "env_world_size", "gather_objects", "same_on_all_ranks", "setup",
+    "sync_buffers", "teardown", "unwrap", "unwrapped", "wrap_ddp",
+]
+
 
 @dataclass
 class Context:

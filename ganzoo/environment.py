@@ -9,6 +9,8 @@ import torch
 
 from ganzoo.errors import ConfigError
 
+__all__ = ["PACKAGES", "cpu_name", "describe", "resolve_device"]
+
 PACKAGES = ("ganzoo", "torch", "torchvision", "torchmetrics", "pluggy", "numpy")
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+__all__ = [
+    "CheckpointError", "ConfigError", "DataError", "GanzooError", "PluginError", "TrainingError", "UnknownNameError",
+    "did_you_mean",
+]
+
 
 class GanzooError(Exception):
     """Base class of every error ganzoo reports to a user (the CLI prints it without a traceback)."""

@@ -18,6 +18,8 @@ import torch.distributed
 from ganzoo.errors import GanzooError, PluginError, TrainingError
 from ganzoo.registry import host
 
+__all__ = ["checked_losses", "checked_sample", "origin", "plugin_call"]
+
 
 def origin(model: Any) -> str:
     """Who provides ``model``: "model 'x' (plugin 'p', distribution 'd 1.0')", or its module when unregistered."""

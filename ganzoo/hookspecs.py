@@ -5,6 +5,11 @@ from typing import Any, Callable
 
 import pluggy
 
+__all__ = [
+    "PROJECT", "hookimpl", "hookspec", "register_datasets", "register_evaluators", "register_losses",
+    "register_models",
+]
+
 PROJECT = "ganzoo"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
@@ -34,4 +39,13 @@ def register_datasets(register: Callable[..., Any]) -> None:
 
     :param register: ``register(name, loader, description="")``; ``loader(root, download, **options)``
         returns a :class:`ganzoo.data.ImageData`.
+    """
+
+
+@hookspec
+def register_losses(register: Callable[..., Any]) -> None:
+    """Register adversarial losses that a GAN's ``loss`` hyperparameter can name: call ``register(LossClass)``.
+
+    :param register: ``register(cls, name=None)``; ``cls`` subclasses :class:`ganzoo.losses.AdversarialLoss`
+        and ``name`` defaults to ``cls.name``.
     """

@@ -1,63 +1,68 @@
-"""Adversarial losses any GAN plugin can choose by name: non-saturating BCE, WGAN-GP and hinge."""
+"""Adversarial losses: the base class a loss subclasses, the helpers it may use, and lookup by registered name.
+
+Losses are registered through the ``register_losses`` hook, the built-in ones (``bce``, ``wgan-gp``, ``hinge``)
+by ganzoo's own plugin ``ganzoo_builtin.losses``; a GAN's ``loss`` hyperparameter names one.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from types import SimpleNamespace
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
-import torch.nn.functional as F
+
+from ganzoo.errors import ConfigError
+from ganzoo.registry import host
+
+__all__ = ["AdversarialLoss", "create_loss", "gradient_penalty", "list_losses", "loss_class", "real_targets"]
 
 
-@dataclass(frozen=True)
-class GANLoss:
-    """A pair of discriminator and generator losses over discriminator logits."""
+class AdversarialLoss:
+    """A GAN loss over discriminator logits, with its own hyperparameters; register the subclass by ``name``.
 
-    name: str
-    #: d_loss(real_logits, fake_logits, real_targets) -> scalar
-    discriminator: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-    #: g_loss(fake_logits) -> scalar
-    generator: Callable[[torch.Tensor], torch.Tensor]
-    #: True when the critic needs the gradient penalty (WGAN-GP).
-    gradient_penalty: bool = False
-    #: True when the real targets (label smoothing / noise) are used by the loss.
-    uses_targets: bool = False
+    A subclass sets ``name`` and ``defaults`` (its hyperparameters; ``choices`` bounds them as a model's do) and
+    implements :meth:`d_loss` and :meth:`g_loss`; :meth:`penalty` adds a term that needs the images. The values
+    are in ``self.hp``. A model passes its own hyperparameters of the same names, so a model that declares
+    them lets users set them in zoo.yaml; any other keeps the loss's default. A loss holds no training state.
+    """
 
+    #: Registry name, the value of a model's ``loss`` hyperparameter, e.g. ``"hinge"``.
+    name: ClassVar[str] = ""
+    #: One line for listings (default: the docstring's first line).
+    description: ClassVar[str] = ""
+    #: The loss's hyperparameters and their defaults.
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: Allowed values: key -> tuple of choices or :class:`ganzoo.Range`.
+    choices: ClassVar[dict[str, Any]] = {}
+    #: True when the critic is differentiated per sample (a gradient penalty): ``auto`` norms then avoid BatchNorm.
+    per_sample_critic: ClassVar[bool] = False
 
-def _bce_d(real: torch.Tensor, fake: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return (F.binary_cross_entropy_with_logits(real, targets)
-            + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake)))
+    def __init__(self, **hparams: Any) -> None:
+        unknown = sorted(set(hparams) - set(self.defaults))
+        if unknown:
+            known = ", ".join(self.defaults) or "none"
+            raise ConfigError(f"loss {self.name!r} has no hyperparameter {unknown[0]!r}; its hyperparameters: {known}")
+        self.hp = SimpleNamespace(**{**self.defaults, **hparams})
 
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """The discriminator's loss (a scalar) from its logits ``(N,)`` on real and on generated images."""
+        raise NotImplementedError
 
-def _bce_g(fake: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        """The generator's loss (a scalar) from the discriminator's logits ``(N,)`` on generated images."""
+        raise NotImplementedError
 
+    def penalty(self, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
+        """An extra, already weighted discriminator term on the images and the values to log; None for none."""
+        return None
 
-def _wgan_d(real: torch.Tensor, fake: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return fake.mean() - real.mean()
-
-
-def _hinge_d(real: torch.Tensor, fake: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
-
-
-def _mean_neg(fake: torch.Tensor) -> torch.Tensor:
-    return -fake.mean()
-
-
-#: The shared losses, by the name a model's ``loss`` hyperparameter takes.
-LOSSES: dict[str, GANLoss] = {
-    "bce": GANLoss("bce", _bce_d, _bce_g, uses_targets=True),
-    "wgan-gp": GANLoss("wgan-gp", _wgan_d, _mean_neg, gradient_penalty=True),
-    "hinge": GANLoss("hinge", _hinge_d, _mean_neg),
-}
-
-
-def get_loss(name: str) -> GANLoss:
-    """The shared loss ``name`` (one of :data:`LOSSES`)."""
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise ValueError(f"unknown GAN loss {name!r}; choose one of {', '.join(LOSSES)}") from None
+    @classmethod
+    def summary(cls) -> str:
+        """The one-line description (``description`` or the docstring's first line)."""
+        if cls.description:
+            return cls.description
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
 
 
 def real_targets(n: int, smoothing: float, noise: float, device: torch.device,
@@ -78,3 +83,19 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     scores = critic(mixed)
     (grads,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
     return ((grads.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def list_losses(pattern: str | None = None) -> list[str]:
+    """Names of the registered losses, sorted, optionally filtered by an fnmatch ``pattern``."""
+    return host().names("losses", pattern)
+
+
+def loss_class(name: str) -> type[AdversarialLoss]:
+    """The registered loss class called ``name`` (raises :class:`ganzoo.UnknownNameError` with suggestions)."""
+    return host().get("losses", name).obj
+
+
+def create_loss(name: str, hparams: Mapping[str, Any] | None = None) -> AdversarialLoss:
+    """The registered loss ``name``, with the values in ``hparams`` of its own hyperparameters (others ignored)."""
+    cls = loss_class(name)
+    return cls(**{k: v for k, v in (hparams or {}).items() if k in cls.defaults})

@@ -10,6 +10,8 @@ from torch import nn
 
 from ganzoo.errors import ConfigError
 
+__all__ = ["Batch", "GenerativeModel", "Range"]
+
 
 class Batch(NamedTuple):
     """One training batch: images scaled to [-1, 1] (N, C, H, W) and integer class labels (N,)."""

@@ -10,6 +10,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.text import Text
 
+__all__ = ["FieldColumn", "make_progress"]
+
 
 class FieldColumn(ProgressColumn):
     """Shows one of a task's fields (empty for tasks that do not set it)."""

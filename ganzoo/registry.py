@@ -9,7 +9,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pluggy
 
@@ -17,13 +17,19 @@ from ganzoo import hookspecs
 from ganzoo.errors import PluginError, UnknownNameError, did_you_mean
 from ganzoo.model import GenerativeModel
 
+__all__ = [
+    "DISABLE_ENV", "ENTRY_POINT_GROUP", "KINDS", "NAME_RE", "Entry", "PluginHost", "PluginInfo", "Registered", "host",
+    "reset", "valid_name", "warn_failures",
+]
+
 ENTRY_POINT_GROUP = "ganzoo"
 DISABLE_ENV = "GANZOO_DISABLE_PLUGINS"
 #: What a registered name (model, evaluator, data set) may be: lower-case letters, digits, '-', '_' and '.',
 #: starting with a letter or digit. The conformance check and ``ganzoo new-plugin`` hold names to it too.
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
 # The kinds of things plugins register: kind -> the hook that registers them.
-KINDS = {"models": "register_models", "evaluators": "register_evaluators", "datasets": "register_datasets"}
+KINDS = {"models": "register_models", "evaluators": "register_evaluators", "datasets": "register_datasets",
+         "losses": "register_losses"}
 
 
 @dataclass(frozen=True)
@@ -182,35 +188,44 @@ class PluginHost:
         def add(name: str, obj: Any, description: str) -> None:
             if not valid_name(name):
                 info.errors.append(
-                    f"{kind[:-1]} name {name!r} is invalid: use lower-case letters, digits, '-', '_' or '.'"
+                    f"{_singular(kind)} name {name!r} is invalid: use lower-case letters, digits, '-', '_' or '.'"
                 )
                 return
             if name in table:
                 owner = table[name]
                 info.errors.append(
-                    f"{kind[:-1]} {name!r} is already registered by plugin {owner.plugin!r} "
+                    f"{_singular(kind)} {name!r} is already registered by plugin {owner.plugin!r} "
                     f"(distribution {owner.dist!r}); this registration was ignored — choose another name"
                 )
                 return
             table[name] = Entry(kind, name, obj, description, info.name, info.dist, info.version)
 
-        if kind == "models":
-            def register_model(cls: Any, name: str | None = None) -> None:
-                if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
-                    info.errors.append(f"register() expects a ganzoo.GenerativeModel subclass, got {cls!r}; "
+        if kind in ("models", "losses"):
+            # Losses are checked by their methods: ganzoo.losses sits above the registry (it looks losses up here).
+            base_name = "ganzoo.GenerativeModel" if kind == "models" else "ganzoo.losses.AdversarialLoss"
+
+            def is_base(cls: Any) -> bool:
+                if kind == "models":
+                    return isinstance(cls, type) and issubclass(cls, GenerativeModel)
+                return isinstance(cls, type) and all(callable(getattr(cls, m, None))
+                                                     for m in ("d_loss", "g_loss", "penalty", "summary"))
+
+            def register_class(cls: Any, name: str | None = None) -> None:
+                if not is_base(cls):
+                    info.errors.append(f"register() expects a {base_name} subclass, got {cls!r}; "
                                        "the registration was ignored")
                     return
-                model_name = name or getattr(cls, "name", None)
-                if not model_name:
+                class_name = name or getattr(cls, "name", None)
+                if not class_name:
                     info.errors.append(f"{cls.__name__} has no 'name'; set the class attribute or pass name=")
                     return
-                add(model_name, cls, cls.summary())
+                add(class_name, cls, cls.summary())
 
-            return register_model
+            return register_class
 
         def register_other(name: str, obj: Any, description: str = "") -> None:
             if not callable(obj):
-                info.errors.append(f"{kind[:-1]} {name!r}: register() expects a callable, got {obj!r}")
+                info.errors.append(f"{_singular(kind)} {name!r}: register() expects a callable, got {obj!r}")
                 return
             add(name, obj, description)
 
@@ -227,11 +242,11 @@ class PluginHost:
             return table[lower]
         hint = did_you_mean(lower, table)
         command = {"models": "ganzoo list", "evaluators": "ganzoo evaluator list", "datasets": "ganzoo datasets"}
+        known = (f"Run '{command[kind]}' to see what is available." if kind in command
+                 else f"Registered {kind}: {', '.join(self.names(kind)) or 'none'}.")
         failed = [p for p in self.plugins.values() if p.errors]
         extra = " Some plugins failed to load: run 'ganzoo plugins'." if failed else ""
-        raise UnknownNameError(
-            f"Unknown {kind[:-1]} {name!r}.{hint} Run '{command[kind]}' to see what is available.{extra}"
-        )
+        raise UnknownNameError(f"Unknown {_singular(kind)} {name!r}.{hint} {known}{extra}")
 
     def names(self, kind: str, pattern: str | None = None) -> list[str]:
         """Sorted names of one kind, filtered by an fnmatch ``pattern``."""
@@ -246,9 +261,30 @@ class PluginHost:
         return [p for p in self.plugins.values() if p.errors]
 
 
-def valid_name(name: object) -> bool:
-    """True when ``name`` may be registered (see :data:`NAME_RE`)."""
-    return isinstance(name, str) and NAME_RE.fullmatch(name) is not None
+class Registered:
+    """A hyperparameter's allowed values: the names registered of one kind, read when asked (plugins add to them)."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+        self.kind = kind
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, str) and value in host().table(self.kind)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(host().names(self.kind))
+
+    def __repr__(self) -> str:
+        return f"Registered({self.kind!r})"
+
+    def __str__(self) -> str:
+        return f"one of the registered {self.kind} ({', '.join(map(repr, self))})"
+
+
+def _singular(kind: str) -> str:
+    """One of a kind: ``models`` → ``model``, ``losses`` → ``loss``."""
+    return kind[:-2] if kind.endswith("sses") else kind[:-1]
 
 
 def _normalize(name: str) -> str:
@@ -296,3 +332,8 @@ def warn_failures() -> None:
     """Emit one warning per failed plugin (the library's way to report them outside the CLI)."""
     for p in host().failures():
         warnings.warn(f"ganzoo plugin {p.name!r} ({p.dist} {p.version}): {'; '.join(p.errors)}", stacklevel=2)
+
+
+def valid_name(name: object) -> bool:
+    """True when ``name`` may be registered (see :data:`NAME_RE`)."""
+    return isinstance(name, str) and NAME_RE.fullmatch(name) is not None

@@ -14,6 +14,10 @@ from ganzoo.errors import ConfigError
 from ganzoo.files import atomic_write
 from ganzoo.guard import checked_sample
 
+__all__ = [
+    "check_label", "grid_images", "grid_size", "label_sweep", "sample_images", "save_grid", "write_npz", "write_png",
+]
+
 
 def _generator(model: Any, seed: int) -> torch.Generator:
     return torch.Generator(device=model.device).manual_seed(int(seed))

@@ -33,6 +33,12 @@ from ganzoo.guard import LossError, loss_tensors
 from ganzoo.model import Batch, GenerativeModel, Range
 from ganzoo.registry import valid_name
 
+from ganzoo.registry import Registered
+
+__all__ = [
+    "CHECKS", "ConformanceError", "Report", "assert_same_state", "check_model", "make_distribution", "tiny_batch",
+]
+
 #: The checks :func:`check_model` runs, in order; pass names in ``skip`` to leave some out.
 CHECKS = ("contract", "sample", "train_step", "determinism", "save_restore", "labels")
 #: How far outside [-1, 1] a sample may lie (float rounding of tanh).
@@ -139,7 +145,7 @@ def _check_class(cls: type[GenerativeModel], label: str) -> None:
     if extra:
         fail(f"choices name hyperparameters that are not in defaults: {extra}; add them to defaults")
     for key, allowed in cls.choices.items():
-        if not isinstance(allowed, (tuple, list, Range)):
+        if not isinstance(allowed, (tuple, list, Range, Registered)):
             fail(f"choices[{key!r}] must be a tuple of allowed values or a ganzoo.Range, got {allowed!r}")
         if not _allowed(cls.defaults[key], allowed):
             fail(f"the default {key}={cls.defaults[key]!r} is not allowed by its own choices ({allowed})")

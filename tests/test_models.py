@@ -12,6 +12,7 @@ import ganzoo
 from ganzoo.config import Zoo
 from ganzoo.errors import ConfigError
 from ganzoo.model import Range
+from ganzoo.nn import LabelEmbedding
 from ganzoo.testing import check_model, tiny_batch
 
 SHAPES = [(1, 28, 28), (1, 32, 32), (3, 32, 32), (3, 64, 64)]
@@ -108,7 +109,7 @@ def test_a_choice_outside_its_options_is_a_config_error(name: str) -> None:
 
 
 def test_conv_stacks_take_their_stages_from_the_image_size() -> None:
-    from ganzoo_builtin.layers import conv_plan
+    from ganzoo.nn import conv_plan
 
     assert conv_plan((1, 28, 28)) == (2, (7, 7))
     assert conv_plan((1, 32, 32)) == (3, (4, 4))
@@ -162,7 +163,7 @@ def test_acgan_discriminator_predicts_the_class_from_the_image_alone() -> None:
     validity, classes = model.D(tiny_batch((1, 28, 28), n=4).images)
     assert validity.shape == (4,) and classes.shape == (4, 10)
     assert not any(isinstance(m, (nn.Softmax, nn.LogSoftmax, nn.Sigmoid)) for m in model.D.modules())
-    assert isinstance(model.G.embed, nn.Embedding) and model.G.embed.embedding_dim == model.hp.latent_dim
+    assert isinstance(model.G.embed, LabelEmbedding) and model.G.embed.weight.shape == (10, model.hp.latent_dim)
 
 
 @pytest.mark.parametrize("on_fake", [False, True])

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -433,7 +434,9 @@ def test_new_plugin_into_a_file_is_a_clear_error(tmp_path, capsys):
 
 # -- the example package ---------------------------------------------------------------------------------------
 PUBLIC = {"ganzoo": {"hookimpl", "Range", "GenerativeModel", "Batch", "ConfigError"},
-          "ganzoo.adversarial": {"AdversarialModel", "init_dcgan_weights"},
+          "ganzoo.adversarial": {"AdversarialModel"},
+          "ganzoo.nn": {"ConvDecoder", "ConvEncoder", "init_dcgan_weights"},
+          "ganzoo.losses": {"AdversarialLoss", "loss_class"},
           "ganzoo.testing": {"check_model", "tiny_batch"}}
 
 
@@ -462,7 +465,7 @@ def test_example_is_listed_from_its_distribution(lsgan, capsys):
     assert ganzoo.model_class("lsgan").__module__ == "ganzoo_lsgan.model"
     assert main(["plugins", "--json"]) == 0
     (plugin,) = [p for p in json.loads(capsys.readouterr().out) if p["name"] == "lsgan"]
-    assert plugin["hooks"] == ["register_models"] and plugin["errors"] == []
+    assert plugin["hooks"] == ["register_losses", "register_models"] and plugin["errors"] == []
     check_model("lsgan", image_shapes=[(1, 16, 16)], hparams=TINY_LSGAN)  # its own tests check more shapes
 
 
@@ -540,3 +543,45 @@ def test_the_tutorial_minimal_plugin_works_as_written(tmp_path, capsys, on_path)
     assert listed(capsys)["mygan"]["distribution"] == "ganzoo-mygan"
     check_model("mygan", image_shapes=SHAPES, hparams={"hidden": 16, "latent_dim": 8})
     assert ganzoo.create_model("mygan", image_shape=(3, 32, 32), hidden=64).sample(2).shape == (2, 3, 32, 32)
+
+
+def _run_block(source: str, name: str) -> types.ModuleType:
+    """Execute a docs code block as the module ``name``."""
+    module = types.ModuleType(name)
+    exec(compile(source, f"<docs/plugins.md: {name}>", "exec"), module.__dict__)
+    return module
+
+
+def test_the_tutorial_loss_registers_and_trains_as_written():
+    (block,) = _blocks(_section(DOCS.read_text(encoding="utf-8"), "Registering a loss"), "python")
+    module = _run_block(block, "docs_margin_hinge")
+    host = registry.host()
+    host.register_plugin(module, name="docs-margin-hinge")
+    try:
+        assert host.plugins["docs-margin-hinge"].hooks == ["register_losses"]
+        model = ganzoo.create_model("dcgan", loss="margin-hinge", g_channels=4, d_channels=4, latent_dim=8)
+        assert isinstance(model.gan_loss, module.MarginHingeLoss) and model.gan_loss.hp.margin == 1.0
+        out = model.train_step(tiny_batch((1, 28, 28)), step=0)
+        assert {"d_loss", "g_loss"} <= set(out)
+        with pytest.raises(ganzoo.ConfigError, match="Did you mean 'margin-hinge'"):
+            ganzoo.create_model("dcgan", loss="margn-hinge")
+        assert host.failures() == []
+    finally:
+        host.unregister_plugin("docs-margin-hinge")
+
+
+def test_the_tutorial_nn_model_works_as_written():
+    (block,) = _blocks(_section(DOCS.read_text(encoding="utf-8"), "Building blocks: `ganzoo.nn`"), "python")
+    module = _run_block(block, "docs_sngan")
+    check_model(module.SNGAN, image_shapes=SHAPES, hparams={"width": 4, "latent_dim": 8}, train_steps=1)
+    model = module.SNGAN({"width": 4, "latent_dim": 8})
+    assert all(torch.nn.utils.parametrize.is_parametrized(m, "weight")
+               for m in model.D.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+
+def test_the_docs_give_every_shared_loss_its_formula():
+    text = _section(DOCS.read_text(encoding="utf-8"), "The shared losses")
+    for needle in ("**`bce`**", "**`wgan-gp`**", "**`hinge`**", "λ = 10", "1 − s", "‖∇ₓ̂ D(x̂)‖₂ − 1",
+                   "max(0, 1 − D(x))", "−E[D(G(z))]"):
+        assert needle in text, needle
+    assert "must run before `spectral_norm`" in DOCS.read_text(encoding="utf-8")

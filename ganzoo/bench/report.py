@@ -13,6 +13,11 @@ from ganzoo.checkpoint import load_model
 from ganzoo.files import atomic_write
 from ganzoo.sampling import save_grid
 
+__all__ = [
+    "COLUMNS", "best_per_column", "columns", "key_shown", "leaderboard", "load_results", "markdown",
+    "plot_fid_curves", "protocol_line", "write_all",
+]
+
 #: Leaderboard columns: (key, heading, format, which direction is better: +1 higher, -1 lower, 0 none).
 COLUMNS = [
     ("steps", "steps", "{:.0f}", 0),

@@ -7,6 +7,8 @@ from typing import Any
 
 from ganzoo.files import atomic_write
 
+__all__ = ["read_json", "target_key", "write_json"]
+
 
 def target_key(target: float) -> str:
     """The results key of the time-to-quality column of one FID target, e.g. ``steps_to_fid_5``."""

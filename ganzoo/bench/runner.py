@@ -21,6 +21,11 @@ from ganzoo.metrics import evaluate
 from ganzoo.progress import make_progress
 from ganzoo.registry import host
 
+__all__ = [
+    "CURVE_FILE", "RUN_FILE", "SCORES", "STATE_FILE", "BenchOptions", "Plan", "aggregate", "resolve_plan",
+    "run_bench", "steps_to_fid", "target_key",
+]
+
 #: Scores aggregated over seeds (mean ± std), in the order the leaderboard shows them.
 SCORES = ("fid", "inception_score", "kid", "class_accuracy", "intra_fid", "min_class_share")
 STATE_FILE = "bench-state.json"

@@ -8,6 +8,8 @@ from ganzoo.bench import BenchOptions, run_bench
 from ganzoo.bench.report import leaderboard
 from ganzoo.console import console
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the bench sub-command."""

@@ -10,6 +10,8 @@ from ganzoo.console import console
 from ganzoo.data import data_root, dataset_options
 from ganzoo.registry import host
 
+__all__ = ["add_parser", "run"]
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the datasets sub-command."""

@@ -17,6 +17,8 @@ from ganzoo.environment import resolve_device
 from ganzoo.errors import ConfigError
 from ganzoo.metrics import evaluate
 
+__all__ = ["ROWS", "add_parser", "protocol_table", "result_object", "run_eval", "scores_table"]
+
 #: The scores shown, in order: (key, label, format).
 ROWS = [
     ("fid", "FID ↓", "{:.3f}"),

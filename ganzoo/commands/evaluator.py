@@ -12,6 +12,8 @@ from ganzoo.errors import ConfigError
 from ganzoo.metrics import list_evaluators
 from ganzoo.metrics.classifier import FitConfig, fit_evaluator
 
+__all__ = ["add_parser", "run_fit", "run_list"]
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluator list`` and ``evaluator fit``."""

@@ -12,6 +12,8 @@ from ganzoo.console import console, err_console
 from ganzoo.errors import ConfigError
 from ganzoo.registry import host
 
+__all__ = ["add_parser", "run_info", "run_list", "run_plugins"]
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the list, info and plugins sub-commands."""

@@ -12,6 +12,11 @@ from ganzoo.console import console
 from ganzoo.errors import ConfigError, GanzooError
 from ganzoo.registry import host, valid_name
 
+__all__ = [
+    "GITIGNORE", "INIT", "MAX_NAME", "MODEL", "NAME_RE", "PYPROJECT", "README", "TEST", "add_parser", "check_name",
+    "class_name", "module_name", "run", "write_plugin",
+]
+
 #: A registered model name (``ganzoo.registry.NAME_RE``) that also names the generated package's distribution
 #: (ganzoo-NAME), module (ganzoo_NAME) and class (CamelCase): stricter, since a module and a class name cannot
 #: hold '.', start with a digit, or end in (or repeat) '-' or '_'.

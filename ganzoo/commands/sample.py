@@ -10,6 +10,8 @@ from ganzoo.environment import resolve_device
 from ganzoo.errors import ConfigError
 from ganzoo.sampling import check_label, grid_images, sample_images, write_npz, write_png
 
+__all__ = ["FORMATS", "add_parser", "run"]
+
 FORMATS = ("png", "npz")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+__all__ = ["add_parser", "data_options", "run"]
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the train sub-command."""

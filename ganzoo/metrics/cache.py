@@ -14,6 +14,8 @@ import torch
 from ganzoo.data import cache_dir as ganzoo_cache
 from ganzoo.files import atomic_write
 
+__all__ = ["CACHE_VERSION", "RealStats", "load_stats", "save_stats", "stats_dir", "stats_key"]
+
 #: Bumped whenever the way real statistics are computed changes, so old cache files are never reused.
 CACHE_VERSION = 1
 

@@ -20,6 +20,11 @@ from ganzoo.metrics.errors import EvaluatorError, MetricsError
 from ganzoo.metrics.evaluators import Evaluator, sha256_file
 from ganzoo.registry import host
 
+__all__ = [
+    "FORMAT", "ClassifierEvaluator", "ClassifierNet", "FitConfig", "accuracy", "fit_classifier", "fit_evaluator",
+    "load_classifier", "load_labelled_data", "save_classifier", "scale_input", "stratified_split",
+]
+
 #: The ``format`` field of a classifier evaluator file.
 FORMAT = "ganzoo-classifier/1"
 

@@ -17,6 +17,8 @@ from ganzoo.data import embedded_mnist
 from ganzoo.metrics.classifier import ClassifierEvaluator, FitConfig, fit_classifier, load_classifier, \
     save_classifier
 
+__all__ = ["ASSET", "FIT", "MNIST_CNN_SHA256", "NAME", "load_embedded_evaluator", "main"]
+
 #: Registry name of the embedded MNIST evaluator.
 NAME = "mnist-cnn"
 #: The shipped weights file (package data).

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from ganzoo.errors import GanzooError
 
+__all__ = ["EvaluatorError", "MetricsError"]
+
 
 class MetricsError(GanzooError, ValueError):
     """Scores cannot be computed from these inputs (too few samples, empty or NaN images, mismatched shapes)."""

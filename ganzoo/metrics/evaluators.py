@@ -10,6 +10,10 @@ from torch import nn
 
 from ganzoo.metrics.errors import MetricsError
 
+__all__ = [
+    "Evaluator", "check_images", "sha256_file",
+]
+
 
 class Evaluator(nn.Module):
     """A frozen network scoring uint8 images ``(N, C, H, W)``: ``forward`` returns ``(features, logits)``.

@@ -7,6 +7,8 @@ import torch
 
 from ganzoo.metrics.errors import MetricsError
 
+__all__ = ["frechet_distance"]
+
 
 def _as_float64(name: str, value: Any) -> torch.Tensor:
     t = torch.as_tensor(value).detach().to(device="cpu", dtype=torch.float64)

@@ -17,6 +17,11 @@ import torch
 from ganzoo.metrics.errors import EvaluatorError, MetricsError
 from ganzoo.metrics.evaluators import Evaluator, sha256_file
 
+__all__ = [
+    "FEATURE_DIMS", "FILENAME", "NAME", "SHA256_PREFIX", "URL", "WEIGHTS_ENV", "InceptionEvaluator", "find_weights",
+    "hub_weights_path",
+]
+
 #: Registry name of the standard evaluator.
 NAME = "inception-v3"
 #: Environment variable naming the weights file.

@@ -12,6 +12,8 @@ from ganzoo.metrics.errors import EvaluatorError, MetricsError
 from ganzoo.metrics.evaluators import Evaluator
 from ganzoo.registry import host
 
+__all__ = ["list_evaluators", "load_evaluator"]
+
 
 def list_evaluators() -> list[dict[str, Any]]:
     """Every evaluator that ``load_evaluator`` accepts by name: registered ones, then fitted ones."""

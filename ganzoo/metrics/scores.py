@@ -27,6 +27,10 @@ from ganzoo.metrics.evaluators import Evaluator, check_images
 from ganzoo.metrics.frechet import frechet_distance
 from ganzoo.metrics.lookup import load_evaluator
 
+__all__ = [
+    "FAKE_INPUT", "Scorer", "balanced_labels", "dataset_evaluator", "evaluate", "extract",
+    "fingerprint", "load_real_data", "real_statistics", "score_images",
+]
 #: How generated images reach the evaluator (stated in every protocol).
 FAKE_INPUT = "generated [-1, 1] images quantised to uint8 [0, 255] like a saved PNG (ganzoo.data.to_uint8)"
 

@@ -9,9 +9,8 @@ from torch import nn
 
 from ganzoo import hookimpl
 from ganzoo.adversarial import AdversarialModel
-from ganzoo.losses import get_loss
 from ganzoo.model import Range
-from ganzoo_builtin.layers import NORMS, ConvDecoder, ConvEncoder, resolve_norm
+from ganzoo.nn import NORMS, ConvDecoder, ConvEncoder, LabelEmbedding, apply_spectral_norm, resolve_norm
 
 
 class ACGenerator(nn.Module):
@@ -19,12 +18,12 @@ class ACGenerator(nn.Module):
 
     def __init__(self, image_shape: tuple[int, int, int], num_classes: int, latent_dim: int, width: int) -> None:
         super().__init__()
-        self.embed = nn.Embedding(num_classes, latent_dim)
+        self.embed = LabelEmbedding(num_classes, latent_dim)
         self.decoder = ConvDecoder(latent_dim, image_shape, width, mode="upsample", act="relu")
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] of the given classes."""
-        return torch.tanh(self.decoder(self.embed(labels) * z))
+        return torch.tanh(self.decoder(self.embed(z, labels)))
 
 
 class ACDiscriminator(nn.Module):
@@ -65,8 +64,10 @@ class ACGAN(AdversarialModel):
                  num_classes: int = 10) -> None:
         super().__init__(hparams, image_shape, num_classes)
         self.G = ACGenerator(self.image_shape, self.num_classes, self.hp.latent_dim, self.hp.g_channels)
-        self.D = ACDiscriminator(self.image_shape, self.num_classes, self.hp.d_channels,
-                                 resolve_norm(self.hp.d_norm, self.hp.loss), self.hp.d_dropout)
+        norm = resolve_norm(self.hp.d_norm, self.gan_loss.per_sample_critic)
+        self.D = ACDiscriminator(self.image_shape, self.num_classes, self.hp.d_channels, norm, self.hp.d_dropout)
+        if norm == "spectral":
+            apply_spectral_norm(self.D)
         self.build_optimizers()
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -93,7 +94,7 @@ class ACGAN(AdversarialModel):
     def generator_loss(self, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Be judged valid, and be classified as the label the image was generated for."""
         valid, classes = self.D(fake)
-        return get_loss(self.hp.loss).generator(valid) + self.hp.class_weight * F.cross_entropy(classes, labels)
+        return self.gan_loss.g_loss(valid) + self.hp.class_weight * F.cross_entropy(classes, labels)
 
 
 @hookimpl

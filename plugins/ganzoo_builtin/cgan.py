@@ -9,7 +9,7 @@ from torch import nn
 from ganzoo import hookimpl
 from ganzoo.model import Range
 from ganzoo_builtin.gan import GAN
-from ganzoo_builtin.layers import NORMS, ConvDecoder, ConvEncoder, one_hot_maps, resolve_norm
+from ganzoo.nn import NORMS, ConvDecoder, ConvEncoder, apply_spectral_norm, one_hot_maps, resolve_norm
 
 
 class CGAN(GAN):
@@ -38,9 +38,12 @@ class CGAN(GAN):
         self.G = nn.Sequential(
             ConvDecoder(self.hp.latent_dim + self.num_classes, self.image_shape, self.hp.g_channels, act="leaky"),
             nn.Tanh())
+        norm = resolve_norm(self.hp.d_norm, self.gan_loss.per_sample_critic)
         encoder = ConvEncoder(self.image_shape, self.hp.d_channels, in_channels=channels + self.num_classes,
-                              norm=resolve_norm(self.hp.d_norm, self.hp.loss), dropout=self.hp.d_dropout)
+                              norm=norm, dropout=self.hp.d_dropout)
         self.D = nn.Sequential(encoder, nn.Linear(encoder.out_features, 1))
+        if norm == "spectral":
+            apply_spectral_norm(self.D)
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """MLP: flattened image ‖ one-hot → logit; conv: image ⊕ one-hot label channels → logit."""

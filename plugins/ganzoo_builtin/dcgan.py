@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from ganzoo import hookimpl
-from ganzoo.adversarial import AdversarialModel, init_dcgan_weights
+from ganzoo.adversarial import AdversarialModel
 from ganzoo.model import Range
-from ganzoo_builtin.layers import NORMS, ConvDecoder, ConvEncoder, resolve_norm
+from ganzoo.nn import NORMS, ConvDecoder, ConvEncoder, apply_spectral_norm, init_dcgan_weights, resolve_norm
 
 
 class DCGAN(AdversarialModel):
@@ -33,10 +33,12 @@ class DCGAN(AdversarialModel):
         super().__init__(hparams, image_shape, num_classes)
         self.G = nn.Sequential(ConvDecoder(self.hp.latent_dim, self.image_shape, self.hp.g_channels, act="relu"),
                                nn.Tanh())
-        encoder = ConvEncoder(self.image_shape, self.hp.d_channels, norm=resolve_norm(self.hp.d_norm, self.hp.loss),
-                              act="leaky", dropout=self.hp.d_dropout)
+        norm = resolve_norm(self.hp.d_norm, self.gan_loss.per_sample_critic)
+        encoder = ConvEncoder(self.image_shape, self.hp.d_channels, norm=norm, act="leaky", dropout=self.hp.d_dropout)
         self.D = nn.Sequential(encoder, nn.Linear(encoder.out_features, 1))
         self.apply(init_dcgan_weights)
+        if norm == "spectral":  # after the initialisation, which would otherwise be lost
+            apply_spectral_norm(self.D)
         self.build_optimizers()
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:

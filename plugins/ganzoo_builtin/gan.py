@@ -10,7 +10,7 @@ from torch import nn
 from ganzoo import hookimpl
 from ganzoo.adversarial import AdversarialModel
 from ganzoo.model import Range
-from ganzoo_builtin.layers import mlp
+from ganzoo.nn import concat_one_hot, mlp
 
 
 class GAN(AdversarialModel):
@@ -43,18 +43,13 @@ class GAN(AdversarialModel):
         """Width of the label vector joined to the inputs (0 when unconditional)."""
         return self.num_classes if self.conditional else 0
 
-    def _join(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        if labels is None:
-            return x
-        return torch.cat([x, nn.functional.one_hot(labels, self.num_classes).to(x.dtype)], dim=1)
-
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """z (‖ one-hot label) → MLP → tanh image."""
-        return self.G(self._join(z, labels)).view(-1, *self.image_shape)
+        return self.G(concat_one_hot(z, labels, self.num_classes)).view(-1, *self.image_shape)
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Flattened image (‖ one-hot label) → MLP → logit."""
-        return self.D(self._join(images.flatten(1), labels)).squeeze(1)
+        return self.D(concat_one_hot(images.flatten(1), labels, self.num_classes)).squeeze(1)
 
 
 @hookimpl

@@ -9,7 +9,7 @@ from torch import nn
 
 from ganzoo import hookimpl
 from ganzoo.model import Batch, GenerativeModel, Range
-from ganzoo_builtin.layers import ConvDecoder, ConvEncoder
+from ganzoo.nn import ConvDecoder, ConvEncoder
 
 
 class GaussianEncoder(nn.Module):

@@ -1,83 +1,21 @@
 """LSGAN (Mao et al., "Least Squares Generative Adversarial Networks", 2017) on DCGAN-style networks.
 
-The discriminator outputs an unbounded score and both players minimise squared errors to target codes:
-
-    D: ½·E[(D(x) − b)²] + ½·E[(D(G(z)) − a)²]        G: ½·E[(D(G(z)) − c)²]
-
-with a = 0, b = c = 1 by default (the paper's 0-1 coding; a = −1, b = 1, c = 0 is its Pearson χ² choice).
 Built only on ganzoo's public API: :class:`ganzoo.adversarial.AdversarialModel` supplies the training step
-(one D update, one G update), the Adam optimizers, sampling and checkpoints; this module supplies the networks
-and the loss.
+(one D update, one G update), the Adam optimizers, sampling and checkpoints; :mod:`ganzoo.nn` the networks,
+sized from the data; this package the least-squares loss (:mod:`ganzoo_lsgan.loss`), which the model's ``loss``
+hyperparameter names by default.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import nn
 
 from ganzoo import Range
-from ganzoo.adversarial import AdversarialModel, init_dcgan_weights
-
-# The shared GAN settings that apply here: LSGAN brings its own loss, so the shared `loss`, `gp_weight`,
-# `label_smoothing` and `label_noise` are left out (zoo.yaml and --set then reject them for lsgan).
-_SHARED = ("latent_dim", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "critic_steps")
-
-
-def stages_for(image_shape: tuple[int, int, int]) -> int:
-    """How many 2× up-sampling stages the generator uses: 28 → 2 (7×7 base), 32 → 3 (4×4), 64 → 4 (4×4)."""
-    return max(1, min(4, int(math.log2(max(1, min(image_shape[1:]) // 4)))))
-
-
-class Generator(nn.Module):
-    """z → Linear → (base channels, h0, w0) → [ConvT k4 s2, BN, ReLU] × stages → crop to (H, W) → tanh."""
-
-    def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], width: int) -> None:
-        super().__init__()
-        channels, height, wide = image_shape
-        self.stages = stages_for(image_shape)
-        self.out_size = (height, wide)
-        scale = 2 ** self.stages
-        self.base = (width * 2 ** (self.stages - 1), math.ceil(height / scale), math.ceil(wide / scale))
-        self.project = nn.Sequential(nn.Linear(latent_dim, math.prod(self.base), bias=False),
-                                     nn.BatchNorm1d(math.prod(self.base)), nn.ReLU(True))
-        layers: list[nn.Module] = []
-        c = self.base[0]
-        for _ in range(self.stages - 1):
-            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
-            c //= 2
-        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh()]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Images in [-1, 1] of the data's shape."""
-        x = self.body(self.project(z).view(-1, *self.base))
-        h, w = self.out_size
-        return x[:, :, :h, :w]
-
-
-class Discriminator(nn.Module):
-    """[Conv k4 s2, (BN), LeakyReLU 0.2] × stages → Linear → one unbounded score per image."""
-
-    def __init__(self, image_shape: tuple[int, int, int], width: int, stages: int) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        c_in, c = image_shape[0], width
-        for i in range(stages):
-            layers.append(nn.Conv2d(c_in, c, 4, 2, 1, bias=i == 0))
-            if i > 0:
-                layers.append(nn.BatchNorm2d(c))
-            layers.append(nn.LeakyReLU(0.2, True))
-            c_in, c = c, c * 2
-        self.features = nn.Sequential(*layers, nn.Flatten())
-        with torch.no_grad():
-            n_features = self.features(torch.zeros(2, *image_shape)).shape[1]
-        self.score = nn.Linear(n_features, 1)
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Scores ``(N,)``."""
-        return self.score(self.features(images)).squeeze(1)
+from ganzoo.adversarial import AdversarialModel
+from ganzoo.nn import ConvDecoder, ConvEncoder, init_dcgan_weights
+from ganzoo_lsgan.loss import LeastSquaresLoss
 
 
 class LSGAN(AdversarialModel):
@@ -85,26 +23,21 @@ class LSGAN(AdversarialModel):
 
     name = "lsgan"
     description = "LSGAN (Mao 2017): DCGAN-style networks, least-squares loss (third-party example plugin)"
+    # The loss's target codes are declared here too, so that zoo.yaml and --set can change them for lsgan.
     defaults: dict[str, Any] = {
-        **{k: AdversarialModel.defaults[k] for k in _SHARED},
+        **AdversarialModel.defaults,
+        "loss": "lsgan",
+        **LeastSquaresLoss.defaults,
         "width": 64,           # channels of the discriminator's first and the generator's last conv
-        "target_fake": 0.0,    # a: D's target for generated images
-        "target_real": 1.0,    # b: D's target for real images
-        "target_gen": 1.0,     # c: the target G wants D to give its images
     }
-    choices: dict[str, Any] = {
-        **{k: AdversarialModel.choices[k] for k in _SHARED},
-        "width": Range(1, 1024),
-        "target_fake": Range(-10, 10),
-        "target_real": Range(-10, 10),
-        "target_gen": Range(-10, 10),
-    }
+    choices: dict[str, Any] = {**AdversarialModel.choices, **LeastSquaresLoss.choices, "width": Range(1, 1024)}
 
     def __init__(self, hparams: dict[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
                  num_classes: int = 10) -> None:
         super().__init__(hparams, image_shape, num_classes)
-        self.G = Generator(self.hp.latent_dim, self.image_shape, self.hp.width)
-        self.D = Discriminator(self.image_shape, self.hp.width, self.G.stages)
+        self.G = nn.Sequential(ConvDecoder(self.hp.latent_dim, self.image_shape, self.hp.width), nn.Tanh())
+        encoder = ConvEncoder(self.image_shape, self.hp.width)
+        self.D = nn.Sequential(encoder, nn.Linear(encoder.out_features, 1))
         self.apply(init_dcgan_weights)
         self.build_optimizers()
 
@@ -114,16 +47,4 @@ class LSGAN(AdversarialModel):
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Images → unbounded scores ``(N,)``."""
-        return self.D(images)
-
-    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None
-                           ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """½·E[(D(x) − b)²] + ½·E[(D(G(z)) − a)²], plus the mean scores for the log."""
-        real_scores, fake_scores = self.discriminate(real, labels), self.discriminate(fake, labels)
-        loss = 0.5 * ((real_scores - self.hp.target_real) ** 2).mean() \
-            + 0.5 * ((fake_scores - self.hp.target_fake) ** 2).mean()
-        return loss, {"d_real": real_scores.detach().mean(), "d_fake": fake_scores.detach().mean()}
-
-    def generator_loss(self, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """½·E[(D(G(z)) − c)²]."""
-        return 0.5 * ((self.discriminate(fake, labels) - self.hp.target_gen) ** 2).mean()
+        return self.D(images).squeeze(1)
