@@ -301,9 +301,7 @@ def _check(value: Any, schema: Any, path: str, zoo: Zoo, choices: Mapping | None
                 raise zoo._err(f"{path}[{i}]", f"{item!r} is not allowed; it must be {what}")
     elif value not in allowed:
         names = [] if isinstance(allowed, Range) or not isinstance(value, str) else [str(a) for a in allowed]
-        close = difflib.get_close_matches(value, names, n=1) if names else []
-        hint = f". Did you mean {close[0]!r}?" if close else ""
-        raise zoo._err(path, f"{value!r} is not allowed; it must be {what}{hint}")
+        raise zoo._err(path, f"{value!r} is not allowed; it must be {what}.{did_you_mean(value, names)}".rstrip("."))
 
 
 def _check_scalar(value: Any, default: Any, path: str, zoo: Zoo) -> None:

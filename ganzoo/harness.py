@@ -25,19 +25,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganzoo import __version__, create_model, distributed, model_class, rng
+from ganzoo import distributed, rng
 from ganzoo.batches import BatchStream
-from ganzoo.checkpoint import build_model
 from ganzoo.config import Zoo, load_zoo
-from ganzoo.data import ImageData, load_dataset
 from ganzoo.environment import resolve_device
-from ganzoo.errors import CheckpointError, ConfigError, TrainingError
+from ganzoo.errors import CheckpointError, TrainingError
 from ganzoo.guard import origin
 from ganzoo.interrupts import StopRequests, TrainingInterrupted
 from ganzoo.model import GenerativeModel
 from ganzoo.progress import RunBar
-from ganzoo.runconfig import RunConfig, TrainOptions, check_options, foreign_checkpoint, resolve, resolve_run_dir
+from ganzoo.registry import host
+from ganzoo.runconfig import RunConfig, TrainOptions, check_options, resolve_run_dir
 from ganzoo.rundir import RunDir
+from ganzoo.runstart import fresh, resumed
 from ganzoo.trainer import Event, Trainer
 
 __all__ = ["RunSummary", "TrainOptions", "TrainingInterrupted", "resolve_run_dir", "train"]
@@ -71,8 +71,6 @@ def train(opts: TrainOptions, *, quiet: bool = False, progress: Any = None) -> R
         ctx = distributed.setup(resolve_device(opts.device))
         try:
             zoo = load_zoo(opts.config).with_overrides(opts.overrides)
-            from ganzoo.registry import host  # the registry loads plugins: only once a run really starts
-
             name = host().get("models", opts.model).name
             rundir = RunDir(resolve_run_dir(opts.out, opts.name, name), main=ctx.is_main, model=name)
             with rundir.lock(), RunBar.open(progress, name, quiet, ctx.is_main) as bar:
@@ -83,7 +81,7 @@ def train(opts: TrainOptions, *, quiet: bool = False, progress: Any = None) -> R
 
 def _run(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir, stop: StopRequests,
          bar: RunBar) -> RunSummary:
-    cfg, data, model, blob = _resumed(opts, zoo, ctx, rundir, bar) if opts.resume else _fresh(opts, zoo, ctx, rundir)
+    cfg, data, model, blob = resumed(opts, zoo, ctx, rundir, bar.say) if opts.resume else fresh(opts, zoo, ctx, rundir)
     device = ctx.device
     model.to(device)
     if cfg.amp == "float16":
@@ -104,50 +102,6 @@ def _run(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir,
         return _loop(opts, cfg, ctx, rundir, stop, bar, model, stream)
     finally:
         distributed.unwrap(model)
-
-
-def _fresh(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir) -> tuple[Any, ...]:
-    if rundir.holds_run() and opts.overwrite is False:
-        raise _taken(rundir)
-    cfg = resolve(opts, zoo, model=rundir.model, run_dir=rundir.path, world_size=ctx.world_size,
-                  device_type=ctx.device.type, version=__version__)
-    data = _load_data(opts, ctx, cfg.dataset, cfg.dataset_options)
-    cfg = cfg.with_data(data.image_shape, data.num_classes, data.class_names)
-    rng.seed_everything(cfg.seed)
-    extra = {"batch_size": cfg.batch_size} if "batch_size" in model_class(cfg.model).defaults else {}
-    model = create_model(cfg.model, image_shape=cfg.image_shape, num_classes=cfg.num_classes, zoo=zoo, **extra)
-    return cfg.with_hparams(vars(model.hp)), data, model, None
-
-
-def _resumed(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir, bar: RunBar) -> tuple[Any, ...]:
-    """The newest checkpoint that loads into this model, falling back past every one that does not."""
-    skipped, loaded = [], {}
-    for path, blob, why in rundir.usable_checkpoints():
-        why = why or foreign_checkpoint(blob, rundir.model)
-        if not why:
-            cfg = resolve(opts, zoo, model=rundir.model, run_dir=rundir.path, world_size=ctx.world_size,
-                          device_type=ctx.device.type, checkpoint=blob, resumed_from=path, version=__version__)
-            key = (cfg.dataset, repr(sorted(cfg.dataset_options.items())))
-            data = loaded[key] = loaded.get(key) or _load_data(opts, ctx, cfg.dataset, cfg.dataset_options)
-            cfg = cfg.with_data(data.image_shape, data.num_classes, data.class_names)
-            rng.seed_everything(cfg.seed)
-            try:
-                model = build_model(blob["config"])
-                model.load_training_state(blob["state"])
-            except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
-                why = f"checkpoint {path} does not load into {rundir.model!r} ({str(exc).strip().splitlines()[0]})"
-        if why:
-            skipped.append(why)
-            rundir.mark(path, good=False)
-            continue
-        rundir.mark(path, good=True)
-        for reason in skipped:
-            bar.say(f"[yellow]warning:[/] skipped: {reason}")
-        return cfg.with_hparams(vars(model.hp)), data, model, blob
-    if not skipped:
-        raise CheckpointError(f"--resume: {rundir.path} holds no checkpoints (checkpoints/step-*.pt); start it "
-                              "without --resume")
-    raise CheckpointError(f"--resume: no checkpoint of {rundir.path} can continue this run: {'; '.join(skipped)}")
 
 
 def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: RunDir, stop: StopRequests,
@@ -238,20 +192,3 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
                       wall_seconds=outcome.wall_seconds, callback_seconds=trainer.clock.excluded, losses=losses,
                       checkpoint=Path(last[0]), device=str(device), world_size=ctx.world_size, amp=cfg.amp,
                       resumed_from=cfg.resumed_from)
-
-
-def _load_data(opts: TrainOptions, ctx: distributed.Context, name: str, options: dict[str, Any]) -> ImageData:
-    if opts.data is not None:
-        return opts.data
-    if not ctx.is_main:  # rank 0 first: it may download or build the cache that the other ranks then read
-        distributed.barrier(ctx)
-    try:
-        return load_dataset(name, root=opts.data_root, download=opts.download and ctx.is_main, **options)
-    finally:
-        if ctx.is_main:
-            distributed.barrier(ctx)
-
-
-def _taken(rundir: RunDir) -> Exception:
-    return ConfigError(f"{rundir.path} already holds a run; pass --resume to continue it, --overwrite to start it "
-                       "afresh, or choose another --out")

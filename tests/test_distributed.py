@@ -70,7 +70,7 @@ def test_only_rank_zero_writes_one_run(ddp_run: Path) -> None:
     assert [m["step"] for m in lines] == list(range(1, STEPS + 1))  # logged once, not once per rank
     assert "world_size: 2" in (run / "config.yaml").read_text()
     assert sorted(p.name for p in ddp_run.iterdir()) == ["rank0.pt", "rank1.pt", "run"]
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.yaml", "metrics.jsonl", "samples"]
+    assert sorted(p.name for p in run.iterdir()) == [".lock", "checkpoints", "config.yaml", "metrics.jsonl", "samples"]
 
 
 def test_resumed_ddp_run_reaches_the_same_weights(ddp_run: Path, tmp_path: Path) -> None:

@@ -82,4 +82,4 @@ def test_the_documented_names_are_the_modules_all(name):
 
 def test_the_section_lists_the_plugin_authors_toolkit():
     assert {"ganzoo", "ganzoo.nn", "ganzoo.losses", "ganzoo.adversarial", "ganzoo.testing"} <= set(documented())
-    assert documented()["ganzoo.harness"] == {"TrainOptions", "train", "RunSummary", "TrainingInterrupted"}
+    assert documented()["ganzoo.harness"] == {"TrainOptions", "train", "RunSummary", "TrainingInterrupted", "resolve_run_dir"}

@@ -1,0 +1,78 @@
+"""How a run starts: fresh from the options and zoo.yaml, or resumed from the newest checkpoint that loads into its
+model. Either way the result is the resolved ``RunConfig``, the data set, the model and the checkpoint's contents."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ganzoo import __version__, create_model, distributed, model_class, rng
+from ganzoo.checkpoint import build_model
+from ganzoo.config import Zoo
+from ganzoo.data import ImageData, load_dataset
+from ganzoo.errors import CheckpointError, ConfigError
+from ganzoo.runconfig import RunConfig, TrainOptions, foreign_checkpoint, resolve
+from ganzoo.rundir import RunDir
+
+__all__ = ["Started", "fresh", "resumed"]
+
+#: (config, data set, model, checkpoint contents or None for a fresh run)
+Started = tuple[RunConfig, ImageData, Any, "dict[str, Any] | None"]
+
+
+def fresh(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir) -> Started:
+    """A new run: settings from ``opts`` over zoo.yaml, the data set, a freshly seeded model."""
+    if rundir.holds_run() and opts.overwrite is False:
+        raise ConfigError(f"{rundir.path} already holds a run; pass --resume to continue it, --overwrite to start it "
+                          "afresh, or choose another --out")
+    cfg = resolve(opts, zoo, model=rundir.model, run_dir=rundir.path, world_size=ctx.world_size,
+                  device_type=ctx.device.type, version=__version__)
+    data = _load_data(opts, ctx, cfg.dataset, cfg.dataset_options)
+    cfg = cfg.with_data(data.image_shape, data.num_classes, data.class_names)
+    rng.seed_everything(cfg.seed)
+    extra = {"batch_size": cfg.batch_size} if "batch_size" in model_class(cfg.model).defaults else {}
+    model = create_model(cfg.model, image_shape=cfg.image_shape, num_classes=cfg.num_classes, zoo=zoo, **extra)
+    return cfg.with_hparams(vars(model.hp)), data, model, None
+
+
+def resumed(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir,
+            say: Callable[[str], None]) -> Started:
+    """A run continued from its newest checkpoint that loads into the model, falling back past every one that does
+    not (each skipped file is named through ``say``); flags that contradict the run are errors."""
+    skipped, loaded = [], {}
+    for path, blob, why in rundir.usable_checkpoints():
+        why = why or foreign_checkpoint(blob, rundir.model)
+        if not why:
+            cfg = resolve(opts, zoo, model=rundir.model, run_dir=rundir.path, world_size=ctx.world_size,
+                          device_type=ctx.device.type, checkpoint=blob, resumed_from=path, version=__version__)
+            key = (cfg.dataset, repr(sorted(cfg.dataset_options.items())))
+            data = loaded[key] = loaded.get(key) or _load_data(opts, ctx, cfg.dataset, cfg.dataset_options)
+            cfg = cfg.with_data(data.image_shape, data.num_classes, data.class_names)
+            rng.seed_everything(cfg.seed)
+            try:
+                model = build_model(blob["config"])
+                model.load_training_state(blob["state"])
+            except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
+                why = f"checkpoint {path} does not load into {rundir.model!r} ({str(exc).strip().splitlines()[0]})"
+        if why:
+            skipped.append(why)
+            rundir.mark(path, good=False)
+            continue
+        rundir.mark(path, good=True)
+        for reason in skipped:
+            say(f"[yellow]warning:[/] skipped: {reason}")
+        return cfg.with_hparams(vars(model.hp)), data, model, blob
+    if not skipped:
+        raise CheckpointError(f"--resume: {rundir.path} holds no checkpoints (checkpoints/step-*.pt); start it "
+                              "without --resume")
+    raise CheckpointError(f"--resume: no checkpoint of {rundir.path} can continue this run: {'; '.join(skipped)}")
+
+
+def _load_data(opts: TrainOptions, ctx: distributed.Context, name: str, options: dict[str, Any]) -> ImageData:
+    if opts.data is not None:
+        return opts.data
+    if not ctx.is_main:  # rank 0 first: it may download or build the cache that the other ranks then read
+        distributed.barrier(ctx)
+    try:
+        return load_dataset(name, root=opts.data_root, download=opts.download and ctx.is_main, **options)
+    finally:
+        if ctx.is_main:
+            distributed.barrier(ctx)
