@@ -11,6 +11,7 @@ from typing import Any, Callable, ClassVar, Mapping
 import torch
 
 from ganzoo.errors import ConfigError
+from ganzoo.model import class_summary
 from ganzoo.registry import host
 
 __all__ = ["AdversarialLoss", "create_loss", "gradient_penalty", "list_losses", "loss_class", "real_targets"]
@@ -59,10 +60,7 @@ class AdversarialLoss:
     @classmethod
     def summary(cls) -> str:
         """The one-line description (``description`` or the docstring's first line)."""
-        if cls.description:
-            return cls.description
-        doc = (cls.__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        return class_summary(cls)
 
 
 def real_targets(n: int, smoothing: float, noise: float, device: torch.device,

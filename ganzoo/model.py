@@ -10,7 +10,7 @@ from torch import nn
 
 from ganzoo.errors import ConfigError
 
-__all__ = ["Batch", "GenerativeModel", "Range"]
+__all__ = ["Batch", "GenerativeModel", "Range", "class_summary"]
 
 
 class Batch(NamedTuple):
@@ -83,10 +83,7 @@ class GenerativeModel(nn.Module):
     @classmethod
     def summary(cls) -> str:
         """The one-line description (``description`` or the docstring's first line)."""
-        if cls.description:
-            return cls.description
-        doc = (cls.__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        return class_summary(cls)
 
     @property
     def device(self) -> torch.device:
@@ -178,3 +175,11 @@ class GenerativeModel(nn.Module):
     def parameter_counts(self) -> dict[str, int]:
         """Number of parameters of each network."""
         return {k: sum(p.numel() for p in m.parameters()) for k, m in self.networks().items()}
+
+
+def class_summary(cls: type) -> str:
+    """A registered class's one-line description: its ``description``, else its docstring's first line."""
+    if getattr(cls, "description", ""):
+        return cls.description
+    doc = (cls.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
