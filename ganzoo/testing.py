@@ -19,21 +19,18 @@ from __future__ import annotations
 
 import io
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from ganzoo import model_class
 from ganzoo.config import Zoo, _check
+from ganzoo.fake_dist import make_distribution
 from ganzoo.guard import LossError, loss_tensors
 from ganzoo.model import Batch, GenerativeModel, Range
-from ganzoo.registry import valid_name
-
-from ganzoo.registry import Registered
+from ganzoo.registry import Registered, valid_name
 
 __all__ = [
     "CHECKS", "ConformanceError", "Report", "assert_same_state", "check_model", "make_distribution", "tiny_batch",
@@ -395,28 +392,3 @@ def assert_same_state(a: Any, b: Any, where: str = "state") -> None:
             assert_same_state(x, y, f"{where}[{i}]")
     else:
         assert a == b, f"{where}: {a!r} vs {b!r}"
-
-
-def make_distribution(root: str | Path, name: str, version: str = "1.0",
-                      entry_points: Mapping[str, str] | None = None, files: Mapping[str, str] | None = None,
-                      group: str = "ganzoo") -> Path:
-    """Write a fake installed distribution into ``root`` (put ``root`` on sys.path, then ``registry.reset()``).
-
-    :param name: the distribution name, e.g. ``"ganzoo-mygan"``.
-    :param entry_points: entry-point name -> ``"module"`` or ``"module:object"`` in ``group``.
-    :param files: relative path -> source text of the modules to write next to the dist-info.
-    :returns: the ``*.dist-info`` folder.
-    """
-    root = Path(root)
-    norm = re.sub(r"[-_.]+", "_", name)
-    dist_info = root / f"{norm}-{version}.dist-info"
-    dist_info.mkdir(parents=True, exist_ok=False)
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-                                        encoding="utf-8")
-    lines = [f"[{group}]"] + [f"{k} = {v}" for k, v in (entry_points or {}).items()]
-    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for rel, text in (files or {}).items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return dist_info

@@ -14,7 +14,6 @@ from importlib import metadata
 from typing import Any, Iterator
 
 import torch
-from torch import nn
 
 from ganzoo.config import Zoo, load_zoo
 from ganzoo.data import ImageData, to_uint8
@@ -25,6 +24,7 @@ from ganzoo.metrics.classifier import load_labelled_data
 from ganzoo.metrics.errors import MetricsError
 from ganzoo.metrics.evaluators import Evaluator, check_images
 from ganzoo.metrics.frechet import frechet_distance
+from ganzoo.metrics.heads import Head, SharedForward
 from ganzoo.metrics.lookup import load_evaluator
 
 __all__ = [
@@ -33,44 +33,6 @@ __all__ = [
 ]
 #: How generated images reach the evaluator (stated in every protocol).
 FAKE_INPUT = "generated [-1, 1] images quantised to uint8 [0, 255] like a saved PNG (ganzoo.data.to_uint8)"
-
-
-# -- the evaluator as torchmetrics sees it -----------------------------------------------------------------
-class _SharedForward(nn.Module):
-    """Runs the evaluator once per batch and hands the same (features, logits) to every metric of that batch."""
-
-    def __init__(self, evaluator: Evaluator) -> None:
-        super().__init__()
-        self.evaluator = evaluator
-        self._batch: torch.Tensor | None = None
-        self._out: tuple[torch.Tensor, torch.Tensor] | None = None
-
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if images is not self._batch:
-            with torch.no_grad():
-                self._out = self.evaluator(images)
-            self._batch = images
-        assert self._out is not None
-        return self._out
-
-    def clear(self) -> None:
-        self._batch = self._out = None
-
-
-class _Head(nn.Module):
-    """One output of the evaluator (features or logits) as a torchmetrics ``feature`` module; never trains."""
-
-    def __init__(self, shared: _SharedForward, index: int, num_features: int) -> None:
-        super().__init__()
-        self.shared = shared
-        self.index = index
-        self.num_features = num_features  # torchmetrics reads it instead of running a dummy image
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.shared(images)[self.index]
-
-    def train(self, mode: bool = True) -> "_Head":
-        return super().train(False)
 
 
 def _moments(total: torch.Tensor, outer: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,9 +71,9 @@ class Scorer:
         self.is_splits = is_splits
         self.kid_subsets = kid_subsets
         self.kid_subset_size = kid_subset_size
-        self.shared = _SharedForward(evaluator)
-        features = _Head(self.shared, 0, evaluator.num_features)
-        logits = _Head(self.shared, 1, int(real.logits.shape[1]))
+        self.shared = SharedForward(evaluator)
+        features = Head(self.shared, 0, evaluator.num_features)
+        logits = Head(self.shared, 1, int(real.logits.shape[1]))
         # normalize=False for all three: images arrive as uint8 already. (With a custom feature module FID and KID
         # ignore ``normalize``, but InceptionScore would still multiply the images by 255.)
         with warnings.catch_warnings():  # "will save all extracted features in buffer": intended, we need them
