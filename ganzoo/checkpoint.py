@@ -13,6 +13,7 @@ import io
 import os
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from ganzoo.files import atomic_write, os_fix, os_reason
 
 __all__ = [
     "CHECKPOINT_DIR", "FORMAT", "VERSION", "build_model", "checkpoint_path", "list_checkpoints", "load_model",
-    "newest_checkpoint", "read_checkpoint", "resolve", "save_checkpoint",
+    "newest_checkpoint", "read_checkpoint", "resolve", "save_checkpoint", "scan_checkpoints",
 ]
 
 FORMAT = "ganzoo-checkpoint"
@@ -94,22 +95,27 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return blob
 
 
+def scan_checkpoints(run_dir: str | os.PathLike) -> Iterator[tuple[Path, dict[str, Any] | None, str]]:
+    """Each checkpoint of a run, newest step first, as (path, contents, "") or (path, None, why it does not load)."""
+    for path in reversed(list_checkpoints(run_dir)):
+        try:
+            yield path, read_checkpoint(path), ""
+        except CheckpointError as exc:
+            yield path, None, str(exc)
+
+
 def newest_checkpoint(run_dir: str | os.PathLike, warn: bool = True) -> tuple[Path, dict[str, Any]]:
     """The newest checkpoint of a run that loads cleanly, skipping (and warning about) damaged newer ones."""
-    files = list_checkpoints(run_dir)
-    if not files:
+    problems = []
+    for path, blob, why in scan_checkpoints(run_dir):
+        if blob is not None:
+            return path, blob
+        problems.append(why)
+        if warn:
+            warnings.warn(f"skipping a bad checkpoint: {why}", stacklevel=2)
+    if not problems:
         raise CheckpointError(f"{run_dir} holds no checkpoints ({CHECKPOINT_DIR}/step-*.pt); train it first with "
                               "'ganzoo train', or pass a checkpoint file")
-    problems = []
-    for path in reversed(files):
-        try:
-            blob = read_checkpoint(path)
-        except CheckpointError as exc:
-            problems.append(str(exc))
-            if warn:
-                warnings.warn(f"skipping a bad checkpoint: {exc}", stacklevel=2)
-            continue
-        return path, blob
     raise CheckpointError(f"no checkpoint of {run_dir} is usable:\n  " + "\n  ".join(problems))
 
 

@@ -1,8 +1,8 @@
 """Atomic file writes: the one way ganzoo writes a file that a crash must never leave half-written.
 
 Every write goes to a temporary file in the target's folder, is flushed and fsynced, then renamed over the
-target (``os.replace`` is atomic on POSIX and Windows); on any failure — a full disk, a read-only folder, torch's
-``RuntimeError`` wrapping ENOSPC, a Ctrl-C — the temporary file is removed and the old target is left untouched.
+target (``os.replace`` is atomic on POSIX and Windows); on any failure — a full disk, a read-only folder, an exception
+of the writer callback, a Ctrl-C — the temporary file is removed and the old target is left untouched.
 """
 from __future__ import annotations
 
@@ -64,25 +64,15 @@ def fsync_dir(folder: str | os.PathLike) -> None:
         os.close(fd)
 
 
-def os_reason(exc: BaseException) -> str:
-    """The short reason of an OS error ("No space left on device"), also when torch wrapped it in a RuntimeError."""
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc) or type(exc).__name__
-    text = str(exc)
-    for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
-        if os.strerror(code).lower() in text.lower() or errno.errorcode[code] in text:
-            return os.strerror(code)
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return first[:200]
+def os_reason(exc: OSError) -> str:
+    """The short reason of an OS error ("No space left on device")."""
+    return exc.strerror or str(exc) or type(exc).__name__
 
 
-def os_fix(exc: BaseException) -> str:
+def os_fix(exc: OSError) -> str:
     """What the user can do about an OS error while writing into the output folder."""
-    code = exc.errno if isinstance(exc, OSError) else None
-    reason = os_reason(exc)
-    if code in (errno.ENOSPC, errno.EDQUOT) or reason in (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT)):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return "Free disk space or pass another --out."
-    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or reason in (os.strerror(errno.EROFS),
-                                                                       os.strerror(errno.EACCES)):
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return "Pass a writable --out folder."
     return "Check the folder and pass another --out if needed."

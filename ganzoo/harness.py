@@ -107,7 +107,7 @@ def _run(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir,
 def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: RunDir, stop: StopRequests,
           bar: RunBar, model: GenerativeModel, stream: BatchStream) -> RunSummary:
     tcfg, device = cfg.train, ctx.device
-    last: list[Any] = [cfg.resumed_from, cfg.start_step if cfg.resumed_from else -1]  # newest checkpoint, its step
+    newest, newest_step = cfg.resumed_from, cfg.start_step if cfg.resumed_from else -1  # the newest checkpoint
     losses: dict[str, float] = {}
 
     def log(step: int) -> None:
@@ -119,7 +119,8 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
         bar.show(record["losses"], record["images_per_second"])
 
     def checkpoint(step: int) -> None:
-        if step == last[1]:
+        nonlocal newest, newest_step
+        if step == newest_step:
             return
         state = rng.get_state(device)
         everyone = distributed.gather_objects(ctx, state)
@@ -137,7 +138,7 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
             raise error
         if failed:
             raise TrainingError("rank 0 could not write a checkpoint; see its error")
-        last[:] = [path or rundir.path, step]
+        newest, newest_step = path or rundir.path, step
 
     def sample(step: int) -> None:
         if ctx.is_main:
@@ -161,7 +162,7 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
 
     def fail(bad: tuple[int, str, float]) -> None:
         step, name, value = bad
-        where = f"the last good checkpoint is {last[0]} (step {last[1]})" if last[0] else "no checkpoint was written"
+        where = f"the last good checkpoint is {newest} (step {newest_step})" if newest else "no checkpoint was written"
         rates = [k for k, v in cfg.hparams.items() if k.startswith("lr") and isinstance(v, (int, float)) and v > 0]
         fix = f"--set {cfg.model}.{rates[0]}={cfg.hparams[rates[0]] / 2:g}" if rates else "a lower learning rate"
         raise TrainingError(f"step {step}: loss {name!r} of {origin(model)} is {value} — training stopped; {where}. "
@@ -179,9 +180,9 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
     try:
         outcome = trainer.run()
     except KeyboardInterrupt:  # the third Ctrl-C: abort the step in flight (the newest checkpoint stays)
-        raise TrainingInterrupted(trainer.step, last[0], aborted=True) from None
+        raise TrainingInterrupted(trainer.step, newest, aborted=True) from None
     if outcome.signum is not None:
-        raise TrainingInterrupted(outcome.step, last[0], outcome.signum)
+        raise TrainingInterrupted(outcome.step, newest, outcome.signum)
     distributed.sync_buffers(ctx, model)
     if not distributed.same_on_all_ranks(ctx, model):
         raise TrainingError("the ranks ended with different weights; a network of the model is not wrapped by "
@@ -190,5 +191,5 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
     return RunSummary(run_dir=rundir.path, model=cfg.model, dataset=cfg.dataset, steps=outcome.step,
                       batch_size=cfg.batch_size, seed=cfg.seed, images_per_second=ips,
                       wall_seconds=outcome.wall_seconds, callback_seconds=trainer.clock.excluded, losses=losses,
-                      checkpoint=Path(last[0]), device=str(device), world_size=ctx.world_size, amp=cfg.amp,
+                      checkpoint=Path(newest), device=str(device), world_size=ctx.world_size, amp=cfg.amp,
                       resumed_from=cfg.resumed_from)

@@ -150,6 +150,8 @@ def resolve_run_dir(out: str | os.PathLike | None, name: str | None, model: str)
 def foreign_checkpoint(blob: dict[str, Any], model: str) -> str:
     """Why a checkpoint cannot continue a run of ``model`` ('' when it can, as far as its config says)."""
     config = blob.get("config")
+    if blob.get("partial_step"):
+        return "it was written in the middle of a step (by ganzoo 0.1's second Ctrl-C)"
     if not isinstance(config, dict):
         return "its config is not a mapping"
     if config.get("model") != model:

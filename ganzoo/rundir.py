@@ -60,7 +60,6 @@ class RunDir:
 
     def checkpoints(self) -> list[Path]:
         """The checkpoint files, oldest step first."""
-        self.refuse_links()
         return list_checkpoints(self.path)
 
     def holds_run(self) -> bool:
@@ -116,13 +115,18 @@ class RunDir:
 
     # -- safety -------------------------------------------------------------------------------------------------
     def refuse_links(self) -> None:
-        """Refuse a symbolic link among the run folder's own entries and inside its samples and checkpoints."""
+        """Refuse a symbolic link among the run folder's own entries and inside its samples and checkpoints (once,
+        when the lock is taken; each write then checks only its own path)."""
         if not self.path.is_dir():
             return
         paths = [self.path / name for name in _ENTRIES]
         for folder in (self.samples_dir, self.checkpoints_dir):
             if folder.is_dir() and not folder.is_symlink():
                 paths += list(folder.iterdir())
+        self._refuse_link(*paths)
+
+    @staticmethod
+    def _refuse_link(*paths: Path) -> None:
         for p in paths:
             if p.is_symlink():
                 raise ConfigError(f"{p} is a symbolic link (to {os.readlink(p)}); ganzoo never writes through a link "
@@ -133,7 +137,6 @@ class RunDir:
         """Clear a previous run's checkpoints, samples and metrics, and write ``config.yaml``."""
         if not self.main:
             return
-        self.refuse_links()
         with self._writing(self.path):
             for p in self.checkpoints():
                 p.unlink()
@@ -147,7 +150,6 @@ class RunDir:
         """Resuming at ``step``: drop metrics logged after it (they will be logged again); rewrite ``config.yaml``."""
         if not self.main:
             return
-        self.refuse_links()
         path = self.path / METRICS_FILE
         with self._writing(path):
             if path.is_file():
@@ -166,19 +168,6 @@ class RunDir:
         atomic_write(self.path / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))
 
     # -- resuming -----------------------------------------------------------------------------------------------
-    def usable_checkpoints(self) -> Iterator[tuple[Path, dict[str, Any] | None, str]]:
-        """Each checkpoint, newest step first, as (path, contents or None, why it does not load)."""
-        for path in reversed(self.checkpoints()):
-            try:
-                blob = read_checkpoint(path)
-            except CheckpointError as exc:
-                yield path, None, str(exc)
-                continue
-            if blob.get("partial_step"):
-                yield path, None, f"checkpoint {path} was written in the middle of a step by an older ganzoo"
-                continue
-            yield path, blob, ""
-
     def mark(self, path: Path, good: bool) -> None:
         """Record whether ``path`` loads into this run's model (pruning counts only the good ones)."""
         (self._good if good else self._bad).add(Path(path))
@@ -189,7 +178,7 @@ class RunDir:
         path = checkpoint_path(self.path, step)
         if not self.main:
             return path
-        self.refuse_links()
+        self._refuse_link(path.parent, path)
         save_checkpoint(payload, path)
         self._good.add(path)
         self.prune(keep, newest=path)
@@ -241,7 +230,7 @@ class RunDir:
         path = self.samples_dir / f"step-{step:08d}.png"
         if not self.main:
             return path
-        self.refuse_links()
+        self._refuse_link(path.parent, path)
         with self._writing(path, TrainingError):
             save(path)
         return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ganzoo import __version__, create_model, distributed, model_class, rng
-from ganzoo.checkpoint import build_model
+from ganzoo.checkpoint import build_model, scan_checkpoints
 from ganzoo.config import Zoo
 from ganzoo.data import ImageData, load_dataset
 from ganzoo.errors import CheckpointError, ConfigError
@@ -38,7 +38,7 @@ def resumed(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunD
     """A run continued from its newest checkpoint that loads into the model, falling back past every one that does
     not (each skipped file is named through ``say``); flags that contradict the run are errors."""
     skipped, loaded = [], {}
-    for path, blob, why in rundir.usable_checkpoints():
+    for path, blob, why in scan_checkpoints(rundir.path):
         why = why or foreign_checkpoint(blob, rundir.model)
         if not why:
             cfg = resolve(opts, zoo, model=rundir.model, run_dir=rundir.path, world_size=ctx.world_size,
