@@ -1,6 +1,6 @@
 """The standard evaluator ``inception-v3``: torch-fidelity's InceptionV3 with its published weights, found offline.
 
-The weights file is looked up, in order, at an explicit path (``--inception-weights``), at ``$GANZOO_INCEPTION_WEIGHTS``,
+The weights file is looked up, in order, at an explicit path (``--evaluator-weights``), at ``$GANZOO_INCEPTION_WEIGHTS``,
 then in the torch hub cache (``$TORCH_HOME/hub/checkpoints``). Nothing is ever downloaded: a missing file is a clear
 error naming the file, its URL and where to put it. Images go in as uint8 with grey repeated to 3 channels, and are
 resized to 299×299 with torch-fidelity's TensorFlow-1 compatible bilinear resize (no antialiasing), as TTUR and
@@ -43,7 +43,7 @@ def hub_weights_path() -> Path:
 
 def find_weights(path: str | os.PathLike | None = None) -> Path:
     """The InceptionV3 weights file: ``path``, else ``$GANZOO_INCEPTION_WEIGHTS``, else the torch hub cache."""
-    for source, candidate in (("--inception-weights", path), (f"${WEIGHTS_ENV}", os.environ.get(WEIGHTS_ENV))):
+    for source, candidate in (("--evaluator-weights", path), (f"${WEIGHTS_ENV}", os.environ.get(WEIGHTS_ENV))):
         if candidate:
             p = Path(candidate).expanduser()
             if not p.is_file():
@@ -56,7 +56,7 @@ def find_weights(path: str | os.PathLike | None = None) -> Path:
     raise EvaluatorError(
         f"InceptionV3 weights not found, and ganzoo never downloads them. Get the file {FILENAME} from {URL} "
         f"(on a machine with internet: curl -L -o {FILENAME} {URL}) and either put it at {hub} (the torch hub "
-        f"cache), set {WEIGHTS_ENV}=/path/to/{FILENAME}, or pass --inception-weights /path/to/{FILENAME}. "
+        f"cache), set {WEIGHTS_ENV}=/path/to/{FILENAME}, or pass --evaluator-weights /path/to/{FILENAME}. "
         "Offline without it, score with a classifier evaluator instead ('ganzoo evaluator list').")
 
 

@@ -13,5 +13,5 @@ def register_evaluators(register) -> None:
     register("mnist-cnn", load_embedded_evaluator,
              "small CNN trained on the embedded MNIST (1×28×28, 64 features, shipped weights, SHA-256 checked)")
     register("inception-v3", InceptionEvaluator,
-             "torch-fidelity InceptionV3 (2048 pool3 features; weights from --inception-weights, "
+             "torch-fidelity InceptionV3 (2048 pool3 features; weights from --evaluator-weights, "
              "$GANZOO_INCEPTION_WEIGHTS or the torch hub cache)")
