@@ -100,19 +100,22 @@ class AdversarialModel(GenerativeModel):
         return self.gan_loss.g_loss(self.discriminate(fake, labels))
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor | float]:
-        """One discriminator update, and one generator update every ``critic_steps`` steps."""
+        """One discriminator update, then (every ``critic_steps`` steps) one generator update on the same fakes.
+
+        The generator runs once per step: its batch, generated for the real batch's labels, is scored detached by
+        the discriminator update and then, by the updated discriminator, for the generator update (the order of
+        PyTorch's DCGAN example; the source scripts' one generator forward per step).
+        """
         real = batch.images
-        n = real.size(0)
         labels = batch.labels if self.conditional else None
-        z = self.noise(n, self.hp.latent_dim)
-        fake = self.generate(z, labels)
+        update_g = step % self.hp.critic_steps == 0
+        with torch.set_grad_enabled(update_g):  # no graph through G when only the critic learns this step
+            fake = self.generate(self.noise(real.size(0), self.hp.latent_dim), labels)
         d_loss, logs = self.discriminator_loss(real, fake.detach(), labels)
         self.optimize("D", d_loss)
         out: dict[str, torch.Tensor | float] = {"d_loss": d_loss.detach(), **logs}
-        if step % self.hp.critic_steps == 0:
-            gen_labels = self.sample_labels(n) if self.conditional else None
-            fake = self.generate(self.noise(n, self.hp.latent_dim), gen_labels)
-            g_loss = self.generator_loss(fake, gen_labels)
+        if update_g:
+            g_loss = self.generator_loss(fake, labels)
             self.optimize("G", g_loss)
             out["g_loss"] = g_loss.detach()
         return out
