@@ -6,7 +6,7 @@ from typing import Any, Mapping
 import torch
 
 from ganzoo.losses import AdversarialLoss, create_loss
-from ganzoo.model import Batch, GenerativeModel, Range
+from ganzoo.model import EMA_CHOICES, EMA_DEFAULTS, Batch, GenerativeModel, Range
 from ganzoo.nn import init_dcgan_weights  # noqa: F401  (its home until ganzoo.nn; kept for plugins written for 0.1)
 from ganzoo.registry import Registered
 
@@ -36,6 +36,7 @@ class AdversarialModel(GenerativeModel):
         "gp_weight": 10.0,
         "label_smoothing": 0.0,
         "label_noise": 0.0,
+        **EMA_DEFAULTS,
     }
     choices: dict[str, Any] = {
         "latent_dim": Range(1, 4096),
@@ -49,7 +50,9 @@ class AdversarialModel(GenerativeModel):
         "gp_weight": Range(0, 1e6),
         "label_smoothing": Range(0, 0.5),
         "label_noise": Range(0, 0.5),
+        **EMA_CHOICES,
     }
+    sample_networks = ("G",)
 
     def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
                  num_classes: int = 10) -> None:

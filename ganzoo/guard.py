@@ -94,7 +94,7 @@ def checked_losses(model: Any, losses: Any, step: int) -> dict[str, torch.Tensor
 def checked_sample(model: Any, n: int, labels: torch.Tensor | None, generator: torch.Generator | None
                    ) -> torch.Tensor:
     """``model.sample(n, labels, generator=...)`` with its result checked: a (n, *image_shape) floating tensor."""
-    with plugin_call(model, "sample"):
+    with plugin_call(model, "sample"), model.sampling_weights():
         images = model.sample(n, labels, generator=generator)
     expected = (n, *model.image_shape)
     if not isinstance(images, torch.Tensor) or tuple(images.shape) != expected or not images.is_floating_point():

@@ -1,6 +1,7 @@
 """The model contract: the one base class that the training harness drives for every model."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple
@@ -8,9 +9,12 @@ from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 import torch
 from torch import nn
 
+from torch.nn.parallel import DistributedDataParallel
+
+from ganzoo.ema import WeightAverage, ema_decay
 from ganzoo.errors import ConfigError
 
-__all__ = ["Batch", "GenerativeModel", "Range", "class_summary"]
+__all__ = ["EMA_CHOICES", "EMA_DEFAULTS", "Batch", "GenerativeModel", "Range", "class_summary"]
 
 
 class Batch(NamedTuple):
@@ -22,20 +26,29 @@ class Batch(NamedTuple):
 
 @dataclass(frozen=True)
 class Range:
-    """An allowed numeric interval for a hyperparameter (inclusive bounds; None means unbounded)."""
+    """An allowed numeric interval for a hyperparameter (inclusive bounds unless ``high_open``; None: unbounded)."""
 
     low: float | None = None
     high: float | None = None
+    high_open: bool = False
 
     def __contains__(self, value: object) -> bool:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             return False
-        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return (self.low is None or value >= self.low) and below
 
     def __str__(self) -> str:
         lo = "-inf" if self.low is None else f"{self.low:g}"
         hi = "inf" if self.high is None else f"{self.high:g}"
-        return f"a number in [{lo}, {hi}]"
+        return f"a number in [{lo}, {hi}{')' if self.high_open else ']'}"
+
+
+#: The generator average's hyperparameters; a model that lists its generator in ``sample_networks`` adds them to its
+#: ``defaults`` and ``choices`` to let users switch it on (the GANs and the VAE do).
+EMA_DEFAULTS: dict[str, Any] = {"ema_decay": 0.0, "ema_half_life": 0.0, "ema_start": 0}
+EMA_CHOICES: dict[str, Any] = {"ema_decay": Range(0, 1, high_open=True), "ema_half_life": Range(0, 1e9),
+                               "ema_start": Range(0, 1e12)}
 
 
 class GenerativeModel(nn.Module):
@@ -58,6 +71,9 @@ class GenerativeModel(nn.Module):
     defaults: ClassVar[dict[str, Any]] = {}
     #: Allowed values: key -> tuple of choices or :class:`Range`.
     choices: ClassVar[dict[str, Any]] = {}
+    #: The networks :meth:`sample` uses (e.g. ``("G",)``): with ``ema_decay`` or ``ema_half_life`` set, the harness
+    #: keeps their moving average and sampling, scoring and grids use it (see :meth:`sampling_weights`).
+    sample_networks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
                  num_classes: int = 10) -> None:
@@ -68,6 +84,11 @@ class GenerativeModel(nn.Module):
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         #: Gradient scalers by optimizer name, set by the harness for fp16 training on CUDA.
         self.scalers: dict[str, Any] = {}
+        #: The moving average of :attr:`sample_networks`, from the first averaged step on (None before, or when off).
+        self.ema: WeightAverage | None = None
+        #: False samples from the trained weights even when an average exists (``ganzoo sample --raw``).
+        self.use_ema = True
+        _ = self.ema_decay  # both ema_decay and ema_half_life set: a ConfigError now, not at the first average
 
     # -- the contract ---------------------------------------------------------------------------------
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor | float]:
@@ -133,9 +154,35 @@ class GenerativeModel(nn.Module):
             loss.backward()
             opt.step()
 
+    # -- the generator's moving average ---------------------------------------------------------------
+    @property
+    def ema_decay(self) -> float:
+        """The average's per-step decay from the ``ema_decay``/``ema_half_life`` hyperparameters; 0 when off."""
+        if not self.sample_networks:
+            return 0.0
+        return ema_decay(getattr(self.hp, "ema_decay", 0.0), getattr(self.hp, "ema_half_life", 0.0))
+
+    def update_ema(self, steps_done: int) -> None:
+        """After a training step: fold the sample networks into their average (from step ``ema_start`` on)."""
+        decay = self.ema_decay
+        if decay <= 0 or steps_done < getattr(self.hp, "ema_start", 0):
+            return
+        if self.ema is None:
+            self.ema = WeightAverage(self._sample_nets(), decay)
+        self.ema.fold_in(self._sample_nets())
+
+    def sampling_weights(self) -> contextlib.AbstractContextManager[None]:
+        """A context in which the sample networks are their average (when there is one and :attr:`use_ema`)."""
+        if self.ema is None or not self.use_ema or self.ema.updates == 0:
+            return contextlib.nullcontext()
+        return self.ema.swapped_into(self)
+
+    def _sample_nets(self) -> dict[str, nn.Module]:
+        return {name: getattr(self, name) for name in self.sample_networks}
+
     def networks(self) -> dict[str, nn.Module]:
-        """The model's networks (its direct sub-modules), by attribute name."""
-        return dict(self.named_children())
+        """The model's networks (its direct sub-modules, the average aside), by attribute name."""
+        return {k: m for k, m in self.named_children() if k != "ema"}
 
     def wrap_networks(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
         """Replace each network by ``wrap(network)`` (the harness uses it for DistributedDataParallel)."""
@@ -144,8 +191,13 @@ class GenerativeModel(nn.Module):
                 setattr(self, attr, wrap(net))
 
     def unwrapped_state_dict(self) -> dict[str, torch.Tensor]:
-        """The networks' weights without DistributedDataParallel's ``module.`` prefixes."""
-        return {k.replace(".module.", ".", 1) if ".module." in k else k: v for k, v in self.state_dict().items()}
+        """The networks' weights (and their average's) without DistributedDataParallel's ``module.`` prefixes."""
+        return {self._unwrapped_key(k): v for k, v in self.state_dict().items()}
+
+    def _unwrapped_key(self, key: str) -> str:
+        attr, _, rest = key.partition(".")
+        wrapped = isinstance(self._modules.get(attr), DistributedDataParallel)
+        return f"{attr}.{rest.removeprefix('module.')}" if wrapped else key
 
     def training_state(self) -> dict[str, Any]:
         """Everything needed to resume: weights, optimizer and scaler states."""
@@ -157,13 +209,11 @@ class GenerativeModel(nn.Module):
 
     def load_training_state(self, state: Mapping[str, Any], weights_only: bool = False) -> None:
         """Restore :meth:`training_state` (just the weights when ``weights_only``)."""
-        target = self
-        own = self.state_dict()
         weights = dict(state["networks"])
-        if any(".module." in k for k in own):  # wrapped in DDP: add the prefixes back
-            remap = {k.replace(".module.", ".", 1): k for k in own}
-            weights = {remap.get(k, k): v for k, v in weights.items()}
-        target.load_state_dict(weights)
+        if self.ema is None and any(k.startswith("ema.") for k in weights):  # saved after averaging began
+            self.ema = WeightAverage(self._sample_nets(), self.ema_decay or 0.999)
+        remap = {self._unwrapped_key(k): k for k in self.state_dict()}  # wrapped in DDP: add the prefixes back
+        self.load_state_dict({remap.get(k, k): v for k, v in weights.items()})
         if weights_only:
             return
         for k, o in self.optimizers.items():
@@ -173,7 +223,7 @@ class GenerativeModel(nn.Module):
                 s.load_state_dict(state["scalers"][k])
 
     def parameter_counts(self) -> dict[str, int]:
-        """Number of parameters of each network."""
+        """Number of parameters of each network (the average not counted)."""
         return {k: sum(p.numel() for p in m.parameters()) for k, m in self.networks().items()}
 
 

@@ -86,6 +86,7 @@ class Trainer:
             with self.autocast, plugin_call(model, "train_step"):
                 losses = model.train_step(batch, self.step)
             self.step += 1
+            model.update_ema(self.step)
             self.watch.add(self.step, checked_losses(model, losses, self.step))
             stopped, time_up = self._agree()
             if self.on_step is not None:

@@ -21,6 +21,7 @@ from ganzoo.testing import assert_same_state, make_distribution
 
 TRAIN = ["train", "gan", "--steps", "1500", "--batch-size", "8", "--seed", "3", "--device", "cpu", "--quiet",
          "--set", "gan.g_widths=[16]", "--set", "gan.d_widths=[16]", "--set", "gan.latent_dim=8",
+         "--set", "gan.ema_decay=0.9", "--set", "gan.ema_start=100",
          "--set", "train.checkpoint_every=5", "--set", "train.sample_every=0", "--set", "train.log_every=5"]
 
 
@@ -58,7 +59,8 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(tmp_pa
     assert kills == 3
     ref, got = (read_checkpoint(list_checkpoints(d)[-1]) for d in (tmp_path / "ref", run_dir))
     assert got["step"] == ref["step"] == 1500
-    assert_same_state(got["state"], ref["state"])  # networks and optimizers, bit for bit
+    assert any(k.startswith("ema.G.") for k in ref["state"]["networks"])  # the generator's average is in it
+    assert_same_state(got["state"], ref["state"])  # networks, their average and optimizers, bit for bit
 
 
 BAD_MODELS = textwrap.dedent('''

@@ -29,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                      "default: from --out's suffix, else png")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--raw", action="store_true", help="sample from the trained weights, not their moving average "
+                                                       "(models trained with ema_decay or ema_half_life)")
     p.set_defaults(func=run)
 
 
@@ -40,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out or f"samples.{fmt}")
     model, meta = load_model(args.run, device=str(resolve_device(args.device)))
     check_label(model, args.label)
+    model.use_ema = not args.raw
+    weights = "the moving average of its weights" if model.ema is not None and not args.raw else "its trained weights"
     try:
         if fmt == "npz":
             images, labels = sample_images(model, args.n, label=args.label, seed=args.seed)
@@ -54,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
                     if sweep else f"{len(images)} samples, {nrow} per row")
     except OSError as exc:
         raise ConfigError(f"cannot write {out}: {exc.strerror or exc}; pass a writable --out") from None
-    console.print(f"wrote {out}: {what} from {meta['model']} at step {meta['step']} ({meta['path']})",
+    console.print(f"wrote {out}: {what} from {meta['model']} at step {meta['step']}, {weights} ({meta['path']})",
                   highlight=False, soft_wrap=True)
     return 0

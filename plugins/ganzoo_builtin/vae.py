@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganzoo import hookimpl
-from ganzoo.model import Batch, GenerativeModel, Range
+from ganzoo.model import EMA_CHOICES, EMA_DEFAULTS, Batch, GenerativeModel, Range
 from ganzoo.nn import ConvDecoder, ConvEncoder
 
 
@@ -39,10 +39,12 @@ class VAE(GenerativeModel):
     family = "vae"
     description = "VAE (Kingma & Welling 2013): conv encoder → μ, log σ²; reparameterised decoder; recon + KL"
     defaults = {"latent_dim": 16, "batch_size": 64, "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "channels": 32,
-                "kl_weight": 1.0, "recon_loss": "bce"}
+                "kl_weight": 1.0, "recon_loss": "bce",
+                **EMA_DEFAULTS}
     choices = {"latent_dim": Range(1, 4096), "batch_size": Range(1, 65536), "lr": Range(0, 1), "beta1": Range(0, 1),
                "beta2": Range(0, 1), "channels": Range(1, 4096), "kl_weight": Range(0, 1e6),
-               "recon_loss": ("bce", "mse")}
+               "recon_loss": ("bce", "mse"), **EMA_CHOICES}
+    sample_networks = ("decoder",)
 
     def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
                  num_classes: int = 10) -> None:
