@@ -51,10 +51,10 @@ def _shifts(n: int, limit: int, device: torch.device, generator: torch.Generator
 def color(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random brightness (+U(-0.5, 0.5)), saturation (×U(0, 2)) and contrast (×U(0.5, 1.5)), per image."""
     x = x + _uniform(x, -0.5, 0.5, generator)
-    mean = x.mean(dim=1, keepdim=True)
+    mean = x.mean(dim=1, keepdim=True)  # over the channels: on one channel mean == x, saturation is the identity
     x = (x - mean) * _uniform(x, 0.0, 2.0, generator) + mean
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return ((x - mean) * _uniform(x, 0.5, 1.5, generator) + mean).to(x.dtype)
+    return (x - mean) * _uniform(x, 0.5, 1.5, generator) + mean
 
 
 def translation(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
