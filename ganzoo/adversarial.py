@@ -1,14 +1,18 @@
 """The shared GAN training step: a subclass supplies ``generate`` and ``discriminate``; the loss comes by name."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
+from torch import nn
+
+from ganzoo.augment import Policy, diff_augment, parse_policy
 from ganzoo.losses import AdversarialLoss, create_loss
 from ganzoo.model import EMA_CHOICES, EMA_DEFAULTS, Batch, GenerativeModel, Range
 from ganzoo.nn import init_dcgan_weights  # noqa: F401  (its home until ganzoo.nn; kept for plugins written for 0.1)
 from ganzoo.registry import Registered
+from ganzoo.regularizers import create_regularizer
 
 __all__ = ["AdversarialModel"]
 
@@ -36,6 +40,12 @@ class AdversarialModel(GenerativeModel):
         "gp_weight": 10.0,
         "label_smoothing": 0.0,
         "label_noise": 0.0,
+        "augment": "",
+        "regularizers": [],
+        "r1_gamma": 10.0,
+        "r1_every": 16,
+        "lecam_weight": 0.3,
+        "lecam_decay": 0.99,
         **EMA_DEFAULTS,
     }
     choices: dict[str, Any] = {
@@ -50,6 +60,12 @@ class AdversarialModel(GenerativeModel):
         "gp_weight": Range(0, 1e6),
         "label_smoothing": Range(0, 0.5),
         "label_noise": Range(0, 0.5),
+        "augment": Policy(),
+        "regularizers": Registered("regularizers"),
+        "r1_gamma": Range(0, 1e6),
+        "r1_every": Range(1, 1e6),
+        "lecam_weight": Range(0, 1e6),
+        "lecam_decay": Range(0, 1, high_open=True),
         **EMA_CHOICES,
     }
     sample_networks = ("G",)
@@ -58,6 +74,11 @@ class AdversarialModel(GenerativeModel):
                  num_classes: int = 10) -> None:
         super().__init__(hparams, image_shape, num_classes)
         self.gan_loss: AdversarialLoss = create_loss(self.hp.loss, vars(self.hp))
+        #: The DiffAugment policies applied to every image the discriminator sees (``augment``), in order.
+        self.augment_policy: tuple[str, ...] = parse_policy(self.hp.augment)
+        #: The registered regularisers ``regularizers`` lists; their buffers are saved with the networks.
+        self.regularizers = nn.ModuleDict({name: create_regularizer(name, vars(self.hp))
+                                           for name in self.hp.regularizers})
 
     # -- to implement -------------------------------------------------------------------------------
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
@@ -77,30 +98,43 @@ class AdversarialModel(GenerativeModel):
             "D": torch.optim.Adam(self.D.parameters(), lr=self.hp.lr_d, betas=betas),
         }
 
+    def augmented(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` through the ``augment`` policies (DiffAugment), as the discriminator must see every image."""
+        return diff_augment(images, self.augment_policy) if self.augment_policy else images
+
+    def critic(self, labels: torch.Tensor | None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Images → validity logits as the discriminator sees them (augmented), for penalties and regularisers."""
+        return lambda x: self.discriminate(self.augmented(x), labels)
+
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None
                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The discriminator's loss on a real and a (detached) fake batch, plus extra logged terms."""
-        real_logits = self.discriminate(real, labels)
-        fake_logits = self.discriminate(fake, labels)
+        real_logits = self.discriminate(self.augmented(real), labels)
+        fake_logits = self.discriminate(self.augmented(fake), labels)
         return self.adversarial_d_loss(real_logits, fake_logits, real, fake, labels)
 
     def adversarial_d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor, real: torch.Tensor,
                            fake: torch.Tensor, labels: torch.Tensor | None
                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The chosen loss on given validity logits, plus its penalty on the images (e.g. WGAN-GP's) if any."""
+        """The chosen loss on given validity logits, plus its penalty (e.g. WGAN-GP's) and the regularisers' terms.
+
+        ``real`` and ``fake`` are the images before augmentation: penalties see them through :meth:`critic`.
+        """
         loss = self.gan_loss.d_loss(real_logits, fake_logits)
         logs: dict[str, torch.Tensor] = {"d_real": real_logits.detach().mean(),
                                          "d_fake": fake_logits.detach().mean()}
-        penalty = self.gan_loss.penalty(lambda x: self.discriminate(x, labels), real, fake)
-        if penalty is not None:
-            term, extra = penalty
-            loss = loss + term
-            logs.update(extra)
+        critic = self.critic(labels)
+        terms = [self.gan_loss.penalty(critic, real, fake)]
+        terms += [r.d_term(critic, real, fake, real_logits, fake_logits) for r in self.regularizers.values()]
+        for term in terms:
+            if term is not None:
+                loss = loss + term[0]
+                logs.update(term[1])
         return loss, logs
 
     def generator_loss(self, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """The generator's loss on a fake batch (labels are the ones it was generated for)."""
-        return self.gan_loss.g_loss(self.discriminate(fake, labels))
+        return self.gan_loss.g_loss(self.discriminate(self.augmented(fake), labels))
 
     def train_step(self, batch: Batch, step: int) -> dict[str, torch.Tensor | float]:
         """One discriminator update, then (every ``critic_steps`` steps) one generator update on the same fakes.

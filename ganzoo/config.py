@@ -13,7 +13,7 @@ import yaml
 
 from ganzoo.errors import ConfigError, did_you_mean
 from ganzoo.model import Range
-from ganzoo.registry import host
+from ganzoo.registry import Registered, host
 
 __all__ = ["CONFIG_ENV", "Zoo", "default_zoo_path", "load_zoo", "parse_set"]
 
@@ -294,13 +294,14 @@ def _check(value: Any, schema: Any, path: str, zoo: Zoo, choices: Mapping | None
     allowed = (choices or {}).get(key) if prefix is not None else SECTION_CHOICES.get(path)
     if allowed is None:
         return
-    what = str(allowed) if isinstance(allowed, Range) else "one of " + ", ".join(map(repr, allowed))
-    if isinstance(value, list) and isinstance(allowed, Range):  # a Range bounds each item of a list
+    listed = isinstance(allowed, (tuple, list, Registered))  # else an object that says what it allows (a Range)
+    what = "one of " + ", ".join(map(repr, allowed)) if listed else str(allowed)
+    if isinstance(value, list) and isinstance(allowed, (Range, Registered)):  # each item of a list
         for i, item in enumerate(value):
             if item not in allowed:
                 raise zoo._err(f"{path}[{i}]", f"{item!r} is not allowed; it must be {what}")
     elif value not in allowed:
-        names = [] if isinstance(allowed, Range) or not isinstance(value, str) else [str(a) for a in allowed]
+        names = [str(a) for a in allowed] if listed and isinstance(value, str) else []
         raise zoo._err(path, f"{value!r} is not allowed; it must be {what}.{did_you_mean(value, names)}".rstrip("."))
 
 

@@ -7,6 +7,7 @@ import pluggy
 
 __all__ = [
     "PROJECT", "hookimpl", "hookspec", "register_datasets", "register_evaluators", "register_losses",
+    "register_regularizers",
     "register_models",
 ]
 
@@ -47,5 +48,14 @@ def register_losses(register: Callable[..., Any]) -> None:
     """Register adversarial losses that a GAN's ``loss`` hyperparameter can name: call ``register(LossClass)``.
 
     :param register: ``register(cls, name=None)``; ``cls`` subclasses :class:`ganzoo.losses.AdversarialLoss`
+        and ``name`` defaults to ``cls.name``.
+    """
+
+
+@hookspec
+def register_regularizers(register: Callable[..., Any]) -> None:
+    """Register discriminator regularisers that a GAN's ``regularizers`` hyperparameter can list.
+
+    :param register: ``register(cls, name=None)``; ``cls`` subclasses :class:`ganzoo.regularizers.Regularizer`
         and ``name`` defaults to ``cls.name``.
     """

@@ -14,7 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ganzoo.ema import WeightAverage, ema_decay
 from ganzoo.errors import ConfigError
 
-__all__ = ["EMA_CHOICES", "EMA_DEFAULTS", "Batch", "GenerativeModel", "Range", "class_summary"]
+__all__ = ["BOOKKEEPING", "EMA_CHOICES", "EMA_DEFAULTS", "Batch", "GenerativeModel", "Range", "class_summary"]
 
 
 class Batch(NamedTuple):
@@ -43,6 +43,9 @@ class Range:
         hi = "inf" if self.high is None else f"{self.high:g}"
         return f"a number in [{lo}, {hi}{')' if self.high_open else ']'}"
 
+
+#: Sub-modules that are not networks (no trained weights): the generator's average and the regularisers' state.
+BOOKKEEPING = ("ema", "regularizers")
 
 #: The generator average's hyperparameters; a model that lists its generator in ``sample_networks`` adds them to its
 #: ``defaults`` and ``choices`` to let users switch it on (the GANs and the VAE do).
@@ -181,8 +184,8 @@ class GenerativeModel(nn.Module):
         return {name: getattr(self, name) for name in self.sample_networks}
 
     def networks(self) -> dict[str, nn.Module]:
-        """The model's networks (its direct sub-modules, the average aside), by attribute name."""
-        return {k: m for k, m in self.named_children() if k != "ema"}
+        """The model's networks (its direct sub-modules but the :data:`BOOKKEEPING` ones), by attribute name."""
+        return {k: m for k, m in self.named_children() if k not in BOOKKEEPING}
 
     def wrap_networks(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
         """Replace each network by ``wrap(network)`` (the harness uses it for DistributedDataParallel)."""

@@ -29,7 +29,12 @@ DISABLE_ENV = "GANZOO_DISABLE_PLUGINS"
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
 # The kinds of things plugins register: kind -> the hook that registers them.
 KINDS = {"models": "register_models", "evaluators": "register_evaluators", "datasets": "register_datasets",
-         "losses": "register_losses"}
+         "losses": "register_losses", "regularizers": "register_regularizers"}
+
+# The kinds registered as classes: kind -> (the base class users subclass, the methods that identify one).
+_CLASS_KINDS = {"models": ("ganzoo.GenerativeModel", ()),
+                "losses": ("ganzoo.losses.AdversarialLoss", ("d_loss", "g_loss", "penalty", "summary")),
+                "regularizers": ("ganzoo.regularizers.Regularizer", ("d_term", "summary"))}
 
 
 @dataclass(frozen=True)
@@ -200,15 +205,14 @@ class PluginHost:
                 return
             table[name] = Entry(kind, name, obj, description, info.name, info.dist, info.version)
 
-        if kind in ("models", "losses"):
-            # Losses are checked by their methods: ganzoo.losses sits above the registry (it looks losses up here).
-            base_name = "ganzoo.GenerativeModel" if kind == "models" else "ganzoo.losses.AdversarialLoss"
+        if kind in _CLASS_KINDS:
+            # Losses and regularisers are checked by their methods: their modules sit above the registry.
+            base_name, methods = _CLASS_KINDS[kind]
 
             def is_base(cls: Any) -> bool:
                 if kind == "models":
                     return isinstance(cls, type) and issubclass(cls, GenerativeModel)
-                return isinstance(cls, type) and all(callable(getattr(cls, m, None))
-                                                     for m in ("d_loss", "g_loss", "penalty", "summary"))
+                return isinstance(cls, type) and all(callable(getattr(cls, m, None)) for m in methods)
 
             def register_class(cls: Any, name: str | None = None) -> None:
                 if not is_base(cls):
@@ -284,7 +288,7 @@ class Registered:
 
 def _singular(kind: str) -> str:
     """One of a kind: ``models`` → ``model``, ``losses`` → ``loss``."""
-    return kind[:-2] if kind.endswith("sses") else kind[:-1]
+    return kind[:-2] if kind.endswith("sses") else kind[:-1]  # regularizers → regularizer
 
 
 def _normalize(name: str) -> str:

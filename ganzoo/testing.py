@@ -142,8 +142,9 @@ def _check_class(cls: type[GenerativeModel], label: str) -> None:
     if extra:
         fail(f"choices name hyperparameters that are not in defaults: {extra}; add them to defaults")
     for key, allowed in cls.choices.items():
-        if not isinstance(allowed, (tuple, list, Range, Registered)):
-            fail(f"choices[{key!r}] must be a tuple of allowed values or a ganzoo.Range, got {allowed!r}")
+        if not isinstance(allowed, (tuple, list, Range, Registered)) and not hasattr(type(allowed), "__contains__"):
+            fail(f"choices[{key!r}] must be a tuple of allowed values, a ganzoo.Range or an object with "
+                 f"__contains__, got {allowed!r}")
         if not _allowed(cls.defaults[key], allowed):
             fail(f"the default {key}={cls.defaults[key]!r} is not allowed by its own choices ({allowed})")
     if not cls.summary():
@@ -151,7 +152,7 @@ def _check_class(cls: type[GenerativeModel], label: str) -> None:
 
 
 def _allowed(value: Any, allowed: Any) -> bool:
-    if isinstance(allowed, Range) and isinstance(value, list):
+    if isinstance(allowed, (Range, Registered)) and isinstance(value, list):
         return all(v in allowed for v in value)
     return value in allowed
 

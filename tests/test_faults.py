@@ -21,7 +21,8 @@ from ganzoo.testing import assert_same_state, make_distribution
 
 TRAIN = ["train", "gan", "--steps", "1500", "--batch-size", "8", "--seed", "3", "--device", "cpu", "--quiet",
          "--set", "gan.g_widths=[16]", "--set", "gan.d_widths=[16]", "--set", "gan.latent_dim=8",
-         "--set", "gan.ema_decay=0.9", "--set", "gan.ema_start=100",
+         "--set", "gan.ema_decay=0.9", "--set", "gan.ema_start=100", "--set", "gan.augment=translation,cutout",
+         "--set", "gan.regularizers=[r1,lecam]", "--set", "gan.r1_every=4",
          "--set", "train.checkpoint_every=5", "--set", "train.sample_every=0", "--set", "train.log_every=5"]
 
 
@@ -59,7 +60,8 @@ def test_sigkill_at_random_points_then_resume_equals_an_uninterrupted_run(tmp_pa
     assert kills == 3
     ref, got = (read_checkpoint(list_checkpoints(d)[-1]) for d in (tmp_path / "ref", run_dir))
     assert got["step"] == ref["step"] == 1500
-    assert any(k.startswith("ema.G.") for k in ref["state"]["networks"])  # the generator's average is in it
+    networks = ref["state"]["networks"]  # the generator's average and the regularisers' state are in it
+    assert any(k.startswith("ema.G.") for k in networks) and "regularizers.lecam.real_mean" in networks
     assert_same_state(got["state"], ref["state"])  # networks, their average and optimizers, bit for bit
 
 

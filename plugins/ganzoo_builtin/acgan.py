@@ -81,8 +81,8 @@ class ACGAN(AdversarialModel):
     def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None
                            ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Adversarial loss plus cross-entropy of the class head on real (and, if chosen, fake) images."""
-        real_valid, real_class = self.D(real)
-        fake_valid, fake_class = self.D(fake)
+        real_valid, real_class = self.D(self.augmented(real))
+        fake_valid, fake_class = self.D(self.augmented(fake))
         loss, logs = self.adversarial_d_loss(real_valid, fake_valid, real, fake, labels)
         class_loss = F.cross_entropy(real_class, labels)
         if self.hp.class_loss_on_fake:
@@ -93,7 +93,7 @@ class ACGAN(AdversarialModel):
 
     def generator_loss(self, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """Be judged valid, and be classified as the label the image was generated for."""
-        valid, classes = self.D(fake)
+        valid, classes = self.D(self.augmented(fake))
         return self.gan_loss.g_loss(valid) + self.hp.class_weight * F.cross_entropy(classes, labels)
 
 
