@@ -1,19 +1,34 @@
-"""Speed of the training harness (pytest-benchmark): DCGAN on the embedded MNIST at batch 64, side by side with
-a minimal hand-written PyTorch loop of the same model and with the common reference recipe.
+"""Speed of the training harness against the source designs' own training loops (pytest-benchmark).
 
     pytest benchmarks/test_bench_harness.py --benchmark-only -s
+    GANZOO_BENCH_STEPS=20 GANZOO_BENCH_ROUNDS=1 pytest benchmarks/test_bench_harness.py -k side_by_side -s
 
-- ``harness``: ``ganzoo.harness.train`` with zoo.yaml's defaults (logging, checkpoints, sample grids, NaN checks);
-- ``hand-loop``: the data as one float tensor in [-1, 1], a seeded permutation per epoch, ``model.train_step``;
-- ``reference``: torchvision ``MNIST`` (the same 5,000 digits written as IDX files) through a ``DataLoader``
-  (``shuffle=True``) with per-sample ``ToTensor`` + ``Normalize`` — the recipe of the source designs.
+Two designs (``benchmarks/designs.py``), at batch 64 on the CPU, each trained two ways:
 
-Each round trains a freshly built model (same seed) with each loop in turn for ``GANZOO_BENCH_STEPS`` steps
-(default 200); images/s count the training loop only (model building and data loading excluded; the harness's
-figure is its summary's). Targets: harness ≥ 95% of the hand loop and ≥ 2× the reference; the ratios and every
-round's figures are in ``extra_info`` and printed (``-s``). ``test_peak_rss`` runs ``ganzoo train`` in a child process
-and records its peak resident memory. With ``--benchmark-disable`` each loop runs 3 steps once (a smoke run).
-Figures depend on the CPU threads (``OMP_NUM_THREADS``), recorded in ``extra_info``.
+- ``script``: the design's own training loop and data pipeline, written as its script does it —
+  ``tf-dcgan``, the TensorFlow tutorial's DCGAN (MNIST in memory, shuffled batches, one G forward and two
+  gradient tapes per step; the tutorial's batch is 256) and ``pytorch-gan-dcgan``, the PyTorch-GAN collection's
+  ``dcgan.py`` (torchvision MNIST with per-sample ``Resize(32)``/``ToTensor``/``Normalize`` through a
+  ``DataLoader(shuffle=True)``; the speed yardstick of issue 10);
+- ``ganzoo``: the same networks as a ganzoo plugin model (``designs`` registered in-process, with the data set
+  ``mnist-embedded-32`` for the 32×32 design), trained by ``ganzoo.harness.train`` as ``ganzoo train`` runs it
+  (zoo.yaml's logging, checkpoints, sample grids, NaN checks; the figure is its run summary's);
+
+and each at fp32 and with ``--amp`` (bf16 autocast on the CPU; the script wraps its forward passes and losses in
+``torch.autocast("cpu", dtype=torch.bfloat16)``). All train the embedded 5,000 digits.
+
+Each round trains every loop once for ``GANZOO_BENCH_STEPS`` steps (default 100) from a freshly built model; the
+designs, and a design's four loops, take turns in an order that rotates from round to round, so a busy machine slows
+all alike; each loop's best round (``GANZOO_BENCH_ROUNDS``, default 3) counts. Images/s count the training loop only
+(model building and data set loading excluded). ``extra_info`` holds, per design, the ratios ganzoo / script at fp32
+and with --amp, ganzoo --amp / script fp32, every round's figures and the last losses; ``-s`` prints them.
+Targets of issue 10, recorded, not asserted: ``pytorch-gan-dcgan`` ganzoo ≥ 1.0× the script at fp32 and ≥ 1.5× the
+fp32 script with --amp.
+
+``test_data_path`` draws batches alone (the harness's index batches vs the PyTorch-GAN script's ``DataLoader``, both
+1×32×32); ``test_peak_rss`` runs ``ganzoo train`` in a child process and records its peak resident memory. With
+``--benchmark-disable`` every loop runs 2 steps at batch 8 once (a smoke run; tests/test_benchmarks_smoke.py does
+that). Figures depend on the CPU threads (``OMP_NUM_THREADS``), recorded in ``extra_info``.
 """
 from __future__ import annotations
 
@@ -21,26 +36,32 @@ import os
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pytest
 import torch
 
+import designs
 import ganzoo
-from ganzoo.data import embedded_mnist, to_unit_range
-from ganzoo.model import Batch
+from ganzoo.data import embedded_mnist
+from ganzoo.registry import host
 
-#: DCGAN when its plugin is installed (the issue's benchmark), else the MLP GAN.
+#: For ``test_peak_rss``: DCGAN when its plugin is installed, else the MLP GAN.
 MODEL = "dcgan" if "dcgan" in ganzoo.list_models() else "gan"
 BATCH = 64
-TARGETS = {"hand-loop": 0.95, "reference": 2.0}
+#: The data set each design's ganzoo model trains on (the script loads its own).
+DATASETS = {"tf-dcgan": "mnist-embedded", "pytorch-gan-dcgan": "mnist-embedded-32"}
+PRECISIONS = ("fp32", "amp")
+#: Issue 10's targets: ganzoo / script at fp32, and ganzoo --amp / script fp32.
+TARGETS = {"pytorch-gan-dcgan": {"fp32": 1.0, "amp_vs_script_fp32": 1.5}}
+
+Loop = tuple[str, str, str]  # (design, side, precision)
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One cache for the module (the embedded MNIST is parsed once), outside the user's home."""
     path = tmp_path_factory.mktemp("ganzoo-cache")
     mp = pytest.MonkeyPatch()
@@ -63,6 +84,16 @@ def mnist_root(cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def designs_plugin(cache: Path) -> Iterator[None]:
+    """``benchmarks/designs.py`` registered as a plugin for the module: its two models and ``mnist-embedded-32``."""
+    host().register_plugin(designs, name="bench-designs")
+    try:
+        yield
+    finally:
+        host().unregister_plugin("bench-designs")
+
+
 def _write_idx(path: Path, array: np.ndarray) -> None:
     with open(path, "wb") as f:
         f.write(struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape))
@@ -70,103 +101,103 @@ def _write_idx(path: Path, array: np.ndarray) -> None:
 
 
 def _steps(benchmark: Any) -> int:
-    return 3 if benchmark.disabled else int(os.environ.get("GANZOO_BENCH_STEPS", "200"))
+    return 2 if benchmark.disabled else int(os.environ.get("GANZOO_BENCH_STEPS", "100"))
 
 
-def _model() -> ganzoo.GenerativeModel:
-    torch.manual_seed(0)
-    return ganzoo.create_model(MODEL, batch_size=BATCH) if "batch_size" in ganzoo.model_class(MODEL).defaults \
-        else ganzoo.create_model(MODEL)
+def _rotated(items: list[Any], i: int) -> list[Any]:
+    """``items`` starting at place ``i`` (modulo its length): over rounds, each item takes each place in turn."""
+    k = i % len(items)
+    return items[k:] + items[:k]
 
 
-# -- the three loops ------------------------------------------------------------------------------------------
-def run_harness(out: Path, steps: int) -> float:
-    """``ganzoo.harness.train`` as ``ganzoo train`` runs it; returns its images/s."""
+# -- the two sides --------------------------------------------------------------------------------------------
+def run_ganzoo(design: str, amp: bool, out: Path, steps: int, batch: int) -> designs.LoopResult:
+    """``ganzoo.harness.train`` as ``ganzoo train DESIGN [--amp]`` runs it; its summary's images/s and losses."""
     from ganzoo.harness import TrainOptions, train
 
-    summary = train(TrainOptions(model=MODEL, steps=steps, batch_size=BATCH, seed=0, out=str(out), device="cpu"),
-                    quiet=True)
-    return summary.images_per_second
+    summary = train(TrainOptions(model=design, dataset=DATASETS[design], steps=steps, batch_size=batch, seed=0,
+                                 out=str(out), device="cpu", amp=amp), quiet=True)
+    return designs.LoopResult(summary.images_per_second, dict(summary.losses))
 
 
-def run_hand_loop(steps: int) -> float:
-    """The minimal loop: float data in memory, index batches from a seeded permutation per epoch."""
-    data = embedded_mnist()
-    images, labels = to_unit_range(data.images), data.labels
-    model = _model()
-    gen = torch.Generator().manual_seed(0)
-    per_epoch = len(images) // BATCH
-    perm = torch.randperm(len(images), generator=gen)
-    t0 = time.perf_counter()
-    for step in range(steps):
-        k = step % per_epoch
-        if k == 0 and step:
-            perm = torch.randperm(len(images), generator=gen)
-        idx = perm[k * BATCH:(k + 1) * BATCH]
-        model.train_step(Batch(images[idx], labels[idx]), step)
-    return steps * BATCH / (time.perf_counter() - t0)
-
-
-def run_reference(root: Path, steps: int) -> float:
-    """The reference recipe: torchvision MNIST, DataLoader(shuffle=True), per-sample ToTensor + Normalize."""
-    from torch.utils.data import DataLoader
-    from torchvision import datasets, transforms
-
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
-    loader = DataLoader(datasets.MNIST(str(root), train=True, transform=transform), batch_size=BATCH,
-                        shuffle=True, drop_last=True)
-    model = _model()
-    step = 0
-    t0 = time.perf_counter()
-    while step < steps:
-        for images, labels in loader:
-            model.train_step(Batch(images, labels), step)
-            step += 1
-            if step == steps:
-                break
-    return steps * BATCH / (time.perf_counter() - t0)
+def run_script(design: str, amp: bool, mnist_root: Path, steps: int, batch: int) -> designs.LoopResult:
+    """The design's own script loop (``designs.tf_dcgan_script`` or ``designs.pytorch_gan_dcgan_script``)."""
+    if design == "tf-dcgan":
+        return designs.tf_dcgan_script(steps, batch, amp=amp)
+    return designs.pytorch_gan_dcgan_script(mnist_root, steps, batch, amp=amp)
 
 
 @pytest.mark.benchmark(group="train-loop")
-def test_side_by_side(benchmark: Any, mnist_root: Path, tmp_path: Path) -> None:
-    """One round trains with each loop in turn (the order rotates from round to round), so a busy machine slows all
-    three alike; the ratios use each loop's best round (``GANZOO_BENCH_ROUNDS``, default 3)."""
-    steps = _steps(benchmark)
-    rates: dict[str, list[float]] = {"reference": [], "hand-loop": [], "harness": []}
+def test_side_by_side(benchmark: Any, designs_plugin: None, mnist_root: Path, tmp_path: Path) -> None:
+    """Per design: the script's loop and ganzoo's harness at fp32 and --amp, interleaved over rounds."""
+    steps, batch = _steps(benchmark), 8 if benchmark.disabled else BATCH
+    loops: dict[Loop, Callable[[int], designs.LoopResult]] = {}
+    for design in DATASETS:
+        for precision in PRECISIONS:
+            amp = precision == "amp"
+            loops[design, "script", precision] = \
+                lambda i, d=design, a=amp: run_script(d, a, mnist_root, steps, batch)
+            loops[design, "ganzoo", precision] = \
+                lambda i, d=design, a=amp, p=precision: run_ganzoo(d, a, tmp_path / f"{d}-{p}-{i}", steps, batch)
+    rates: dict[Loop, list[float]] = {key: [] for key in loops}
+    losses: dict[Loop, dict[str, float]] = {}
     rounds = iter(range(1000))
-
-    loops = {"reference": lambda i: run_reference(mnist_root, steps), "hand-loop": lambda i: run_hand_loop(steps),
-             "harness": lambda i: run_harness(tmp_path / f"run{i}", steps)}
 
     def one_round() -> None:
         i = next(rounds)
-        order = list(loops)[i % 3:] + list(loops)[:i % 3]  # each loop takes each place in turn
-        for name in order:
-            rates[name].append(loops[name](i))
+        for design in _rotated(list(DATASETS), i):
+            for key in _rotated([key for key in loops if key[0] == design], i):
+                result = loops[key](i)
+                rates[key].append(result.images_per_second)
+                losses[key] = result.losses
 
-    benchmark.pedantic(one_round, rounds=1 if benchmark.disabled else int(os.environ.get("GANZOO_BENCH_ROUNDS", "3")),
-                       iterations=1)
-    best = {name: max(r) for name, r in rates.items()}
-    benchmark.extra_info.update(model=MODEL, batch=BATCH, steps=steps, threads=torch.get_num_threads(),
-                                images_per_second={k: round(v, 1) for k, v in best.items()},
-                                rounds={k: [round(x, 1) for x in v] for k, v in rates.items()})
-    for other, target in TARGETS.items():
-        benchmark.extra_info[f"harness_vs_{other}"] = round(best["harness"] / best[other], 3)
-        benchmark.extra_info[f"harness_vs_{other}_target"] = target
-    print(f"\n{MODEL}, batch {BATCH}, {steps} steps, {torch.get_num_threads()} threads — images/s (best round)")
-    for name, rate in best.items():
-        target = f"   harness / {name}: {best['harness'] / rate:.2f} (target ≥ {TARGETS[name]:g})" \
-            if name in TARGETS else ""
-        print(f"  {name:<10} {rate:10,.0f}{target}")
+    n_rounds = 1 if benchmark.disabled else int(os.environ.get("GANZOO_BENCH_ROUNDS", "3"))
+    benchmark.pedantic(one_round, rounds=n_rounds, iterations=1)
+    benchmark.extra_info.update(batch=batch, steps=steps, rounds_run=n_rounds, threads=torch.get_num_threads())
+    print(f"\nbatch {batch}, {steps} steps, {torch.get_num_threads()} threads, best of {n_rounds} round(s) — images/s")
+    for design in DATASETS:
+        mine = [key for key in loops if key[0] == design]
+        best = {(side, p): max(rates[d, side, p]) for d, side, p in mine}
+        ratios = {"fp32": best["ganzoo", "fp32"] / best["script", "fp32"],
+                  "amp": best["ganzoo", "amp"] / best["script", "amp"],
+                  "amp_vs_script_fp32": best["ganzoo", "amp"] / best["script", "fp32"]}
+        targets = TARGETS.get(design, {})
+        benchmark.extra_info[design] = {
+            "dataset": DATASETS[design],
+            "images_per_second": {f"{side} {p}": round(v, 1) for (side, p), v in best.items()},
+            "rounds": {f"{side} {p}": [round(x, 1) for x in rates[d, side, p]] for d, side, p in mine},
+            "ganzoo_vs_script": {k: round(v, 3) for k, v in ratios.items()},
+            "targets": targets,
+            "last_losses": {f"{side} {p}": {k: round(v, 4) for k, v in losses[d, side, p].items()}
+                            for d, side, p in mine},
+        }
+        _print_design(design, best, ratios, targets, losses)
+
+
+def _print_design(design: str, best: dict[tuple[str, str], float], ratios: dict[str, float],
+                  targets: dict[str, float], losses: dict[Loop, dict[str, float]]) -> None:
+    """One design's table: images/s of script and ganzoo per precision, the ratios and the last losses."""
+    def target(key: str) -> str:
+        return f"  (target ≥ {targets[key]:g})" if key in targets else ""
+
+    print(f"{design} ({DATASETS[design]})      script     ganzoo   ganzoo/script")
+    for p in PRECISIONS:
+        print(f"  {p:<6} {best['script', p]:>24,.0f} {best['ganzoo', p]:>10,.0f} {ratios[p]:>10.2f}{target(p)}")
+    print(f"  ganzoo --amp / script fp32: {ratios['amp_vs_script_fp32']:.2f}{target('amp_vs_script_fp32')}")
+    for (d, side, p), values in losses.items():
+        if d == design:
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in sorted(values.items()) if k in ("d_loss", "g_loss"))
+            print(f"  last losses, {side} {p}: {shown}")
 
 
 @pytest.mark.parametrize("loader", ["harness", "reference"])
 @pytest.mark.benchmark(group="data-path")
 def test_data_path(benchmark: Any, loader: str, mnist_root: Path) -> None:
-    """Batches alone, no model, one epoch: the harness's index batches vs the reference DataLoader recipe."""
+    """Batches alone, no model, one epoch of 1×32×32 digits: the harness's index batches vs the PyTorch-GAN
+    script's DataLoader (per-sample Resize(32), ToTensor, Normalize)."""
     from ganzoo.batches import BatchStream
 
-    data = embedded_mnist()
+    data = designs.load_mnist_embedded_32()
     batches = 3 if benchmark.disabled else len(data) // BATCH  # one epoch
     if loader == "harness":
         stream = BatchStream(data, BATCH, torch.device("cpu"), seed=0)
@@ -178,11 +209,12 @@ def test_data_path(benchmark: Any, loader: str, mnist_root: Path) -> None:
         from torch.utils.data import DataLoader
         from torchvision import datasets, transforms
 
-        transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
+        transform = transforms.Compose([transforms.Resize(32), transforms.ToTensor(),
+                                        transforms.Normalize([0.5], [0.5])])
         dataset = datasets.MNIST(str(mnist_root), train=True, transform=transform)
 
         def draw() -> None:
-            it = iter(DataLoader(dataset, batch_size=BATCH, shuffle=True, drop_last=True))
+            it = iter(DataLoader(dataset, batch_size=BATCH, shuffle=True))
             for _ in range(batches):
                 next(it)
 
