@@ -62,6 +62,8 @@ class RunSummary:
     world_size: int
     amp: str | None
     resumed_from: Path | None
+    #: Seconds of the first step with ``compile`` (compilation, not counted in ``images_per_second``); else 0.
+    compile_seconds: float = 0.0
 
 
 def train(opts: TrainOptions, *, quiet: bool = False, progress: Any = None) -> RunSummary:
@@ -173,9 +175,12 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
               Event(int(tcfg["sample_every"]), sample, at_end=True),
               Event(opts.callback_every if opts.callback else 0, callback, at_end=opts.callback is not None)]
     autocast = torch.autocast(device.type, dtype=getattr(torch, cfg.amp)) if cfg.amp else contextlib.nullcontext()
+    if opts.compile:
+        for net in model.networks().values():
+            net.compile()
     trainer = Trainer(model, stream, events=events, steps=cfg.steps, max_seconds=cfg.max_seconds,
                       start_step=cfg.start_step, wall_before=cfg.wall_before, autocast=autocast, stop=stop, ctx=ctx,
-                      on_step=lambda step: bar.advance(), fail=fail)
+                      on_step=lambda step: bar.advance(), fail=fail, warmup_steps=1 if opts.compile else 0)
     bar.start(cfg.steps, cfg.start_step)
     try:
         outcome = trainer.run()
@@ -187,9 +192,10 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
     if not distributed.same_on_all_ranks(ctx, model):
         raise TrainingError("the ranks ended with different weights; a network of the model is not wrapped by "
                             "wrap_networks (every trained network must be); please report it")
-    ips = outcome.steps_trained * cfg.batch_size / outcome.wall_seconds if outcome.wall_seconds > 0 else 0.0
+    timed = outcome.steps_trained - min(trainer.warmup_steps, outcome.steps_trained)  # compiling steps aside
+    ips = timed * cfg.batch_size / outcome.wall_seconds if outcome.wall_seconds > 0 else 0.0
     return RunSummary(run_dir=rundir.path, model=cfg.model, dataset=cfg.dataset, steps=outcome.step,
                       batch_size=cfg.batch_size, seed=cfg.seed, images_per_second=ips,
-                      wall_seconds=outcome.wall_seconds, callback_seconds=trainer.clock.excluded, losses=losses,
+                      wall_seconds=outcome.wall_seconds, callback_seconds=trainer.clock.excluded - trainer.warmup_seconds, losses=losses,
                       checkpoint=Path(newest), device=str(device), world_size=ctx.world_size, amp=cfg.amp,
-                      resumed_from=cfg.resumed_from)
+                      resumed_from=cfg.resumed_from, compile_seconds=trainer.warmup_seconds)

@@ -54,6 +54,9 @@ class TrainOptions:
     #: ``callback(step, model)`` on rank 0 every ``callback_every`` steps and at the end (RNG state preserved).
     callback: Callable[[int, GenerativeModel], None] | None = None
     callback_every: int = 0
+    #: Compile the networks with ``torch.compile`` (``nn.Module.compile``: the weights' names do not change); the
+    #: first step, which compiles, is timed apart (``RunSummary.compile_seconds``) and not counted in images/s.
+    compile: bool = False
 
 
 @dataclass(frozen=True)

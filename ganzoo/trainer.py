@@ -56,7 +56,7 @@ class Trainer:
                  max_seconds: float | None = None, start_step: int = 0, wall_before: float = 0.0,
                  autocast: contextlib.AbstractContextManager | None = None, stop: StopRequests | None = None,
                  ctx: distributed.Context | None = None, on_step: Callable[[int], None] | None = None,
-                 fail: Callable[[tuple[int, str, float]], NoReturn]) -> None:
+                 fail: Callable[[tuple[int, str, float]], NoReturn], warmup_steps: int = 0) -> None:
         self.model, self.batches, self.events = model, batches, events
         self.steps, self.max_seconds = steps, max_seconds
         self.step, self.wall_before = start_step, wall_before
@@ -64,6 +64,8 @@ class Trainer:
         self.stop = stop if stop is not None else StopRequests()
         self.ctx = ctx if ctx is not None else distributed.Context()
         self.on_step, self.fail = on_step, fail
+        #: The first steps timed apart (``torch.compile`` compiles in them) and their seconds.
+        self.warmup_steps, self.warmup_seconds = warmup_steps, 0.0
         self.watch = LossWatch()
         self.clock = Clock()
         self._last_log = (start_step, 0.0)
@@ -83,8 +85,13 @@ class Trainer:
         done = self._done(self.max_seconds is not None and self.wall_before >= self.max_seconds)
         while not done and not stopped:
             batch = next(self.batches)
-            with self.autocast, plugin_call(model, "train_step"):
+            warming = self.step - start < self.warmup_steps
+            t0 = time.perf_counter()
+            with self.clock.paused() if warming else contextlib.nullcontext(), self.autocast, \
+                    plugin_call(model, "train_step"):
                 losses = model.train_step(batch, self.step)
+            if warming:
+                self.warmup_seconds += time.perf_counter() - t0
             self.step += 1
             model.update_ema(self.step)
             self.watch.add(self.step, checked_losses(model, losses, self.step))

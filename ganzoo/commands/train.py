@@ -29,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "own setting unless given)")
     p.add_argument("--amp-dtype", choices=("bf16", "fp16"),
                    help="mixed precision of this type (implies --amp; bf16 needs no scaler)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the networks (the first step compiles: its time is reported apart)")
     p.add_argument("--data-root", help="folder of the full data sets (default: $GANZOO_DATA or the cache)")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a data set loader option, e.g. attribute=Blond_Hair for celeba (see 'ganzoo datasets')")
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                         data_root=args.data_root, download=args.download,
                         dataset_options=data_options(args.data_option),
                         max_seconds=args.minutes * 60 if args.minutes is not None else None,
-                        overwrite=args.overwrite)
+                        overwrite=args.overwrite, compile=args.compile)
     try:
         summary = train(opts, quiet=args.quiet)
     except TrainingInterrupted as exc:
@@ -76,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
         return exit_code(exc.signum)
     if not args.quiet and _rank0():
         losses = ", ".join(f"{k} {v:.4g}" for k, v in summary.losses.items())
+        compiled = f", compiling {summary.compile_seconds:.1f} s apart" if args.compile else ""
         console.print(f"trained {summary.model} for {summary.steps} steps on {summary.dataset} "
-                      f"({summary.images_per_second:,.0f} img/s on {summary.device}); {losses}\n"
+                      f"({summary.images_per_second:,.0f} img/s on {summary.device}{compiled}); {losses}\n"
                       f"run folder: {summary.run_dir}  checkpoint: {summary.checkpoint}",
                       highlight=False, soft_wrap=True)
     return 0
