@@ -18,6 +18,7 @@ from ganzoo.config import Zoo, load_zoo
 from ganzoo.environment import describe, resolve_device
 from ganzoo.errors import ConfigError
 from ganzoo.metrics import evaluate
+from ganzoo.metrics.manifold import PRDC_KEYS
 from ganzoo.progress import make_progress
 from ganzoo.registry import host
 
@@ -27,7 +28,8 @@ __all__ = [
 ]
 
 #: Scores aggregated over seeds (mean ± std), in the order the leaderboard shows them.
-SCORES = ("fid", "inception_score", "kid", "class_accuracy", "intra_fid", "min_class_share")
+SCORES = ("fid", "inception_score", "kid", "precision", "recall", "density", "coverage", "class_accuracy", "intra_fid",
+          "min_class_share")
 STATE_FILE = "bench-state.json"
 #: In each run folder: the key of the settings it was started with, and its FID curve so far.
 RUN_FILE = "bench-run.json"
@@ -193,6 +195,7 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
         "wall_seconds": summary.wall_seconds, "eval_seconds": time.perf_counter() - t0,
         "parameters": sum(net.parameter_counts().values()),
         "fid": scores["fid"], "inception_score": scores["inception_score"], "kid": scores["kid"],
+        **{key: scores[key] for key in PRDC_KEYS},
         "class_accuracy": scores.get("class_accuracy"), "intra_fid": scores.get("intra_fid"),
         "intra_fid_note": scores.get("intra_fid_note"),
         "class_distribution": shares, "min_class_share": min(shares) if shares else None,
