@@ -23,12 +23,14 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("model_name", ["gan", "dcgan"])
 def test_score_10k_generated_images(benchmark, model_name: str, tmp_path) -> None:
-    """Generate 10,000 images, extract mnist-cnn features and compute FID, IS and KID (real statistics cached)."""
+    """Generate 10,000 images, extract mnist-cnn features and compute FID, IS, KID and precision/recall/density/
+    coverage (5,000 vs 5,000 features, zoo.yaml's metrics.prdc_samples; real statistics cached)."""
     model = ganzoo.create_model(model_name)
     evaluate(model, n=200, cache_dir=tmp_path)  # warm the real-statistics cache: this measures the fake side
     scores = benchmark.pedantic(evaluate, args=(model,), kwargs={"n": 10_000, "cache_dir": tmp_path},
                                 rounds=3, iterations=1)
     assert scores["protocol"]["fake_count"] == 10_000 and scores["real_stats_cached"]
+    assert 0 <= scores["coverage"] <= 1 and scores["protocol"]["prdc_samples"] == 5000
     benchmark.extra_info.update(threads=torch.get_num_threads(), images=10_000, model=model_name,
                                 evaluator=scores["protocol"]["evaluator"])
 

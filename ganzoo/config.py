@@ -89,6 +89,9 @@ SECTIONS: dict[str, Any] = {
         "kid_subsets": 50,
         "kid_subset_size": 1000,
         "n_real": 0,
+        # Precision/recall/density/coverage: k nearest neighbours, on this many real and as many generated features.
+        "prdc_k": 5,
+        "prdc_samples": 5000,
         # The evaluator of a data set that the datasets section does not name.
         "evaluator": "inception-v3",
     },
@@ -116,6 +119,8 @@ SECTION_CHOICES: dict[str, Any] = {
     "metrics.kid_subsets": Range(1, 10000),
     "metrics.kid_subset_size": Range(2, None),
     "metrics.n_real": Range(0, None),
+    "metrics.prdc_k": Range(1, 100),
+    "metrics.prdc_samples": Range(0, None),
 }
 
 

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from ganzoo.bench.report import leaderboard
 from ganzoo.checkpoint import list_checkpoints, read_checkpoint
 from ganzoo.cli import main
 
@@ -48,6 +51,21 @@ def test_bench_writes_results_report_and_pictures(finished: Path) -> None:
     report = (finished / "report.md").read_text()
     assert "| gan |" in report and "| cgan |" in report and "samples-cgan.png" in report
     assert "4 steps, 1 seed(s)" in report
+
+
+def test_bench_reports_precision_recall_density_coverage_with_k_in_the_protocol(finished: Path) -> None:
+    results = json.loads((finished / "results.json").read_text())
+    for m in results["models"]:
+        for key in ("precision", "recall", "density", "coverage"):
+            assert isinstance(m[key], float) and m[key] >= 0, key
+    assert (results["protocol"]["prdc_k"], results["protocol"]["prdc_samples"]) == (5, 256)
+    report = (finished / "report.md").read_text()
+    assert "| precision | recall | density | coverage |" in report
+    assert "k = 5 nearest neighbours" in report.split("Protocol:", 1)[1].split("\n", 1)[0]
+    console = Console(record=True, width=400, file=io.StringIO())
+    console.print(leaderboard(results))  # the table `ganzoo bench` prints
+    printed = console.export_text()
+    assert "coverage" in printed and "k = 5 nearest neighbours" in printed
 
 
 def test_time_to_quality_is_the_first_scored_step_at_or_below_each_target(finished: Path) -> None:

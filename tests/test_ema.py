@@ -28,15 +28,15 @@ def _train(model: ganzoo.GenerativeModel, steps: int, start: int = 0) -> list[di
     return states
 
 
-def test_off_by_default():
-    model = ganzoo.create_model("dcgan", batch_size=8)
+def test_off_when_both_are_zero():
+    model = ganzoo.create_model("dcgan", batch_size=8, ema_decay=0.0, ema_half_life=0.0)
     _train(model, 2)
     assert model.ema is None
 
 
 def test_the_average_is_an_exponential_moving_average_of_weights_and_batchnorm_buffers():
     torch.manual_seed(0)
-    model = ganzoo.create_model("dcgan", batch_size=8, ema_decay=0.8, ema_start=2)
+    model = ganzoo.create_model("dcgan", batch_size=8, ema_decay=0.8, ema_half_life=0.0, ema_start=2)
     states = _train(model, 5)
     expected = {k: v.float() for k, v in states[1].items()}  # step 2: the average starts as a copy
     for state in states[2:]:
@@ -53,7 +53,7 @@ def test_the_average_is_an_exponential_moving_average_of_weights_and_batchnorm_b
 
 
 def test_no_average_before_ema_start():
-    model = ganzoo.create_model("gan", batch_size=8, ema_decay=0.9, ema_start=3)
+    model = ganzoo.create_model("gan", batch_size=8, ema_decay=0.9, ema_half_life=0.0, ema_start=3)
     _train(model, 2)
     assert model.ema is None
     _train(model, 1, start=2)
@@ -61,7 +61,7 @@ def test_no_average_before_ema_start():
 
 
 def test_half_life_gives_the_decay():
-    model = ganzoo.create_model("gan", ema_half_life=10.0)
+    model = ganzoo.create_model("gan", ema_decay=0.0, ema_half_life=10.0)
     assert model.ema_decay == pytest.approx(0.5 ** 0.1)
     assert model.ema_decay ** 10 == pytest.approx(0.5)
 
@@ -69,7 +69,7 @@ def test_half_life_gives_the_decay():
 @pytest.mark.parametrize("name", ["gan", "cgan", "acgan", "dcgan", "vae"])
 def test_sampling_uses_the_average_and_raw_uses_the_trained_weights(name):
     torch.manual_seed(0)
-    model = ganzoo.create_model(name, batch_size=8, ema_decay=0.5)
+    model = ganzoo.create_model(name, batch_size=8, ema_decay=0.5, ema_half_life=0.0)
     _train(model, 3)
     net = model.sample_networks[0]
     trained = getattr(model, net)
@@ -89,7 +89,7 @@ def test_sampling_uses_the_average_and_raw_uses_the_trained_weights(name):
 
 
 def test_the_trained_network_comes_back_when_sampling_fails():
-    model = ganzoo.create_model("gan", batch_size=8, ema_decay=0.5)
+    model = ganzoo.create_model("gan", batch_size=8, ema_decay=0.5, ema_half_life=0.0)
     _train(model, 2)
     trained = model.G
     with pytest.raises(RuntimeError), model.sampling_weights():
@@ -99,7 +99,7 @@ def test_the_trained_network_comes_back_when_sampling_fails():
 
 
 def test_the_optimizer_and_parameter_counts_ignore_the_average():
-    model = ganzoo.create_model("gan", batch_size=8, ema_decay=0.5)
+    model = ganzoo.create_model("gan", batch_size=8, ema_decay=0.5, ema_half_life=0.0)
     before = model.parameter_counts()
     _train(model, 2)
     assert model.parameter_counts() == before and "ema" not in model.networks()
@@ -111,7 +111,7 @@ def test_the_optimizer_and_parameter_counts_ignore_the_average():
     ({"ema_decay": -0.1}, ["ema_decay", "[0, 1)"]),
     ({"ema_half_life": -5}, ["ema_half_life"]),
     ({"ema_start": -1}, ["ema_start"]),
-    ({"ema_decay": 0.99, "ema_half_life": 100}, ["ema_decay", "ema_half_life", "one"]),
+    ({"ema_decay": 0.99, "ema_half_life": 100.0}, ["ema_decay", "ema_half_life", "one"]),
 ])
 def test_bad_values_are_config_errors_naming_the_key(hparams, words):
     with pytest.raises(ConfigError) as err:
@@ -121,7 +121,7 @@ def test_bad_values_are_config_errors_naming_the_key(hparams, words):
 
 def _options(out: Path, steps: int, **kw) -> TrainOptions:
     return TrainOptions(model="dcgan", steps=steps, batch_size=8, seed=0, out=str(out), device="cpu",
-                        overrides=["dcgan.ema_decay=0.7", "dcgan.ema_start=2", "dcgan.g_channels=8",
+                        overrides=["dcgan.ema_decay=0.7", "dcgan.ema_half_life=0", "dcgan.ema_start=2", "dcgan.g_channels=8",
                                    "dcgan.d_channels=8", "train.sample_every=0", "train.checkpoint_every=3"], **kw)
 
 

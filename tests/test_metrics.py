@@ -150,7 +150,8 @@ def test_too_few_empty_or_nan_images_are_clear_errors(halves, evaluator) -> None
 def test_evaluate_scores_an_unconditional_model_and_states_its_protocol() -> None:
     model = ganzoo.create_model("gan")
     scores = evaluate(model, n=200)
-    for key in ("fid", "inception_score", "inception_score_std", "kid", "kid_std"):
+    for key in ("fid", "inception_score", "inception_score_std", "kid", "kid_std", "precision", "recall", "density",
+                "coverage"):
         assert isinstance(scores[key], float) and np.isfinite(scores[key])
     assert len(scores["class_distribution"]) == 10 and sum(scores["class_distribution"]) == pytest.approx(1.0)
     assert "class_accuracy" not in scores and "intra_fid" not in scores
@@ -159,6 +160,7 @@ def test_evaluate_scores_an_unconditional_model_and_states_its_protocol() -> Non
     assert (p["real_count"], p["fake_count"], p["seed"]) == (5000, 200, 0)
     assert p["real_split"] == "all 5000 images" and p["resize"].startswith("none")
     assert p["kid_subset_size"] == 200  # capped at the sample count
+    assert (p["prdc_k"], p["prdc_samples"]) == (5, 200)  # equal-sized subsets: capped at the smaller set
     json.dumps(scores, allow_nan=False)
 
 
@@ -285,6 +287,23 @@ def test_ganzoo_eval_json_prints_one_object_with_scores_and_protocol(fake_checkp
     assert main(["eval", "runs/gan", "--n", "100", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert "class_accuracy" not in out and "intra_fid" not in out and out["fid"] > 0
+
+
+def test_ganzoo_eval_shows_precision_recall_density_coverage_with_k_in_the_protocol(fake_checkpoints, capsys,
+                                                                                     tmp_path) -> None:
+    from ganzoo.cli import main
+
+    zoo = tmp_path / "zoo.yaml"
+    zoo.write_text("metrics:\n  prdc_k: 3\ndatasets:\n  mnist-embedded:\n    evaluator: mnist-cnn\n")
+    assert main(["eval", "runs/gan", "--n", "100", "--json", "--config", str(zoo)]) == 0
+    out = json.loads(capsys.readouterr().out)  # one JSON object: prdc's own print must not get in
+    for key in ("precision", "recall", "density", "coverage"):
+        assert isinstance(out[key], float) and out[key] >= 0
+    assert out["protocol"]["prdc_k"] == 3 and out["protocol"]["prdc_samples"] == 100
+    assert main(["eval", "runs/gan", "--n", "100"]) == 0
+    table = capsys.readouterr().out
+    for text in ("precision", "recall", "density", "coverage", "prdc_k", "prdc_split"):
+        assert text in table
 
 
 def test_ganzoo_eval_prints_tables_and_reports_bad_input(fake_checkpoints, capsys) -> None:

@@ -27,6 +27,10 @@ COLUMNS = [
     ("fid", "FID", "{:.2f}", -1),
     ("inception_score", "IS", "{:.2f}", +1),
     ("kid", "KID", "{:.4f}", -1),
+    ("precision", "precision", "{:.3f}", +1),
+    ("recall", "recall", "{:.3f}", +1),
+    ("density", "density", "{:.3f}", 0),  # 1 for samples as dense as the real data; above 1 is not better
+    ("coverage", "coverage", "{:.3f}", +1),
     ("class_accuracy", "class acc", "{:.1%}", +1),
     ("intra_fid", "intra-FID", "{:.2f}", -1),
     ("min_class_share", "rarest class", "{:.1%}", +1),
@@ -99,8 +103,14 @@ def protocol_line(results: dict[str, Any]) -> str:
     """One line saying how every score was measured."""
     p = results["protocol"]
     sha = str(p.get("weights_sha256", ""))[:12]
-    return (f"evaluator {p.get('evaluator')} (sha256 {sha}), resize {p.get('resize')}, "
+    line = (f"evaluator {p.get('evaluator')} (sha256 {sha}), resize {p.get('resize')}, "
             f"real {p.get('real_split')} ×{p.get('real_count')}, fake ×{p.get('n_eval')}, seeds {p.get('seeds')}")
+    averaged = [m["model"] for m in results.get("models", []) if m.get("generator", "").startswith("moving")]
+    if averaged:
+        line += f"; samples of {', '.join(averaged)} from the generator's moving average"
+    if p.get("prdc_k") is not None:
+        line += f"; precision/recall/density/coverage: k = {p['prdc_k']} nearest neighbours, {p.get('prdc_split')}"
+    return line
 
 
 def markdown(results: dict[str, Any], pictures: dict[str, str], plot: str | None) -> str:

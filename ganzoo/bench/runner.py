@@ -18,6 +18,7 @@ from ganzoo.config import Zoo, load_zoo
 from ganzoo.environment import describe, resolve_device
 from ganzoo.errors import ConfigError
 from ganzoo.metrics import evaluate
+from ganzoo.metrics.manifold import PRDC_KEYS
 from ganzoo.progress import make_progress
 from ganzoo.registry import host
 
@@ -27,7 +28,8 @@ __all__ = [
 ]
 
 #: Scores aggregated over seeds (mean ± std), in the order the leaderboard shows them.
-SCORES = ("fid", "inception_score", "kid", "class_accuracy", "intra_fid", "min_class_share")
+SCORES = ("fid", "inception_score", "kid", "precision", "recall", "density", "coverage", "class_accuracy", "intra_fid",
+          "min_class_share")
 STATE_FILE = "bench-state.json"
 #: In each run folder: the key of the settings it was started with, and its FID curve so far.
 RUN_FILE = "bench-run.json"
@@ -193,6 +195,7 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
         "wall_seconds": summary.wall_seconds, "eval_seconds": time.perf_counter() - t0,
         "parameters": sum(net.parameter_counts().values()),
         "fid": scores["fid"], "inception_score": scores["inception_score"], "kid": scores["kid"],
+        **{key: scores[key] for key in PRDC_KEYS},
         "class_accuracy": scores.get("class_accuracy"), "intra_fid": scores.get("intra_fid"),
         "intra_fid_note": scores.get("intra_fid_note"),
         "class_distribution": shares, "min_class_share": min(shares) if shares else None,
@@ -208,7 +211,8 @@ def aggregate(plan: Plan, runs: list[dict[str, Any]], environment: dict[str, Any
     for name in plan.models:
         mine = [r for r in runs if r["model"] == name]
         row: dict[str, Any] = {"model": name, "conditional": mine[0]["conditional"], "family": mine[0]["family"],
-                               "seeds": [r["seed"] for r in mine], "parameters": mine[0]["parameters"]}
+                               "seeds": [r["seed"] for r in mine], "parameters": mine[0]["parameters"],
+                               "generator": mine[0]["protocol"].get("generator", "trained weights")}
         for k in ("steps", "images_per_second", "wall_seconds", *SCORES):
             values = [r[k] for r in mine if r.get(k) is not None]
             if not values:
@@ -238,6 +242,7 @@ def aggregate(plan: Plan, runs: list[dict[str, Any]], environment: dict[str, Any
         models.append(row)
     protocol = dict(runs[0]["protocol"]) if runs else {}
     protocol.pop("seed", None)
+    protocol.pop("generator", None)  # per model (its row): a moving average or the trained weights
     return {
         "dataset": plan.dataset,
         "budget": {"steps": plan.steps, "minutes": plan.minutes, "seeds": plan.seeds},

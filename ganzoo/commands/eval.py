@@ -1,4 +1,5 @@
-"""``ganzoo eval RUN_DIR``: FID, IS, KID (and class accuracy, intra-class FID) of a trained model, with the protocol."""
+"""``ganzoo eval RUN_DIR``: FID, IS, KID, precision/recall/density/coverage (and class accuracy, intra-class FID) of a
+trained model, with the protocol."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +25,10 @@ ROWS = [
     ("fid", "FID ↓", "{:.3f}"),
     ("inception_score", "Inception Score ↑", "{:.3f}"),
     ("kid", "KID ↓", "{:.5f}"),
+    ("precision", "precision ↑", "{:.3f}"),
+    ("recall", "recall ↑", "{:.3f}"),
+    ("density", "density (1: as dense as real)", "{:.3f}"),
+    ("coverage", "coverage ↑", "{:.3f}"),
     ("class_accuracy", "class accuracy ↑", "{:.2%}"),
     ("intra_fid", "intra-class FID ↓", "{:.3f}"),
 ]
@@ -32,7 +37,8 @@ ROWS = [
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the eval sub-command."""
     p = sub.add_parser(
-        "eval", help="score a trained model: FID, IS, KID (+ class accuracy and intra-class FID if conditional)",
+        "eval", help="score a trained model: FID, IS, KID, precision/recall/density/coverage (+ class accuracy and "
+                     "intra-class FID if conditional)",
         description="Generate samples from a run's checkpoint and score them against the real data with the "
                     "data set's evaluator (zoo.yaml: datasets.<name>.evaluator). Every score states its protocol.")
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by 'ganzoo train', or a checkpoint file")
@@ -47,6 +53,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="weights file of an evaluator that reads one (see 'ganzoo evaluator list')")
     p.add_argument("--config", help="zoo file (default: the zoo's zoo.yaml)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--raw", action="store_true", help="score the trained weights, not the generator's moving "
+                                                       "average (models trained with ema_decay or ema_half_life)")
     p.set_defaults(func=run_eval)
 
 
@@ -58,6 +66,7 @@ def run_eval(args: argparse.Namespace) -> int:
     zoo = load_zoo(args.config)
     device = resolve_device(args.device)
     model, meta = load_model(args.run, device=str(device))
+    model.use_ema = not args.raw
     dataset = args.dataset or meta.get("dataset") or "mnist-embedded"
     seed = args.seed if args.seed is not None else zoo.section("metrics")["seed"]
     progress = None
@@ -83,7 +92,8 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def result_object(scores: dict[str, Any], *, conditional: bool, run: str = "", model: str = "") -> dict[str, Any]:
     """The JSON object ``ganzoo eval --json`` prints: scores (class accuracy/intra-FID only if conditional), protocol."""
-    keep = ["fid", "inception_score", "inception_score_std", "kid", "kid_std", "class_distribution"]
+    keep = ["fid", "inception_score", "inception_score_std", "kid", "kid_std", "precision", "recall", "density",
+            "coverage", "class_distribution"]
     if conditional:
         keep += ["class_accuracy", "class_accuracy_note", "intra_fid", "intra_fid_per_class", "intra_fid_note"]
     out: dict[str, Any] = {"run": run, "model": model, "conditional": conditional}

@@ -1,4 +1,5 @@
-"""Scores of generated images — FID, Inception Score, KID, class accuracy, intra-class FID — with their protocol.
+"""Scores of generated images — FID, Inception Score, KID, precision, recall, density, coverage, class accuracy,
+intra-class FID — with their protocol.
 
 ::
 
@@ -16,9 +17,10 @@ from ganzoo.metrics.errors import EvaluatorError, MetricsError
 from ganzoo.metrics.evaluators import Evaluator
 from ganzoo.metrics.lookup import list_evaluators, load_evaluator
 from ganzoo.metrics.frechet import frechet_distance
+from ganzoo.metrics.manifold import prdc_scores
 from ganzoo.metrics.scores import Scorer, dataset_evaluator, evaluate, extract, real_statistics, score_images
 
 __all__ = [
     "Evaluator", "EvaluatorError", "MetricsError", "RealStats", "Scorer", "dataset_evaluator", "evaluate", "extract",
-    "frechet_distance", "list_evaluators", "load_evaluator", "real_statistics", "score_images",
+    "frechet_distance", "list_evaluators", "load_evaluator", "prdc_scores", "real_statistics", "score_images",
 ]

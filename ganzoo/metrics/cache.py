@@ -17,7 +17,7 @@ from ganzoo.files import atomic_write
 __all__ = ["CACHE_VERSION", "RealStats", "load_stats", "save_stats", "stats_dir", "stats_key"]
 
 #: Bumped whenever the way real statistics are computed changes, so old cache files are never reused.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: classifier evaluators run channels-last
 
 
 @dataclass

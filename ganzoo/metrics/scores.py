@@ -1,7 +1,8 @@
-"""FID, Inception Score, KID, class accuracy and intra-class FID of generated images, each with its protocol.
+"""FID, IS, KID, precision/recall/density/coverage, class accuracy and intra-class FID of generated images.
 
 torchmetrics computes FID's running moments, IS and KID with the evaluator as its ``feature`` module; the Fréchet
-term itself is :func:`ganzoo.metrics.frechet_distance` in float64. Real statistics are cached on disk, keyed by
+term itself is :func:`ganzoo.metrics.frechet_distance` in float64; precision, recall, density and coverage come from
+:func:`ganzoo.metrics.manifold.prdc_scores` on the same features. Every score states its protocol. Real statistics are cached on disk, keyed by
 their protocol (evaluator and weights hash, resize, data set and its fingerprint, real split).
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ganzoo.metrics.evaluators import Evaluator, check_images
 from ganzoo.metrics.frechet import frechet_distance
 from ganzoo.metrics.heads import Head, SharedForward
 from ganzoo.metrics.lookup import load_evaluator
+from ganzoo.metrics.manifold import prdc_protocol, prdc_scores, prdc_subset_size
 
 __all__ = [
     "FAKE_INPUT", "Scorer", "balanced_labels", "dataset_evaluator", "evaluate", "extract",
@@ -60,7 +62,8 @@ class Scorer:
     """Accumulates generated images batch by batch, then computes every score against cached real statistics."""
 
     def __init__(self, evaluator: Evaluator, real: RealStats, *, seed: int = 0, is_splits: int = 10,
-                 kid_subsets: int = 50, kid_subset_size: int = 1000, device: str | torch.device = "cpu") -> None:
+                 kid_subsets: int = 50, kid_subset_size: int = 1000, prdc_k: int = 5, prdc_samples: int = 5000,
+                 device: str | torch.device = "cpu") -> None:
         # here, not at the top: torchmetrics adds seconds to every ganzoo command's start-up
         from torchmetrics.image import FrechetInceptionDistance, InceptionScore, KernelInceptionDistance
 
@@ -71,6 +74,8 @@ class Scorer:
         self.is_splits = is_splits
         self.kid_subsets = kid_subsets
         self.kid_subset_size = kid_subset_size
+        self.prdc_k = prdc_k
+        self.prdc_samples = prdc_samples
         self.shared = SharedForward(evaluator)
         features = Head(self.shared, 0, evaluator.num_features)
         logits = Head(self.shared, 1, int(real.logits.shape[1]))
@@ -121,6 +126,8 @@ class Scorer:
             kid_mean, kid_std = self.kid.compute()
         out.update(inception_score=float(is_mean), inception_score_std=float(is_std),
                    kid=float(kid_mean), kid_std=float(kid_std))
+        out.update(prdc_scores(self.real.features, torch.cat(self.kid.fake_features), k=self.prdc_k,
+                               samples=self.prdc_samples, seed=self.seed))
         fake_logits = torch.cat(self.isc.features).float().cpu()
         k = self.evaluator.num_classes
         if k:
@@ -267,6 +274,8 @@ def _protocol(evaluator: Evaluator, real: RealStats, scorer: Scorer, fake_count:
         "kid_subsets": scorer.kid_subsets,
         "kid_subset_size": scorer.kid_subset_size,
         "kid_kernel": "polynomial, degree 3, gamma 1/D, coef 1",
+        **prdc_protocol(scorer.prdc_k, prdc_subset_size(real.count, fake_count, scorer.prdc_samples), real.count,
+                        fake_count),
         "torchmetrics": tm_version,
     }
 
@@ -294,7 +303,8 @@ def _scorer(evaluator: Evaluator, real: RealStats, n: int, seed: int, device: An
     _check_enough(real.count, evaluator.num_features, evaluator.name, "real")
     splits = min(int(cfg["is_splits"]), n)
     return Scorer(evaluator, real, seed=seed, is_splits=splits, kid_subsets=int(cfg["kid_subsets"]),
-                  kid_subset_size=min(int(cfg["kid_subset_size"]), n, real.count), device=device)
+                  kid_subset_size=min(int(cfg["kid_subset_size"]), n, real.count), prdc_k=int(cfg["prdc_k"]),
+                  prdc_samples=int(cfg["prdc_samples"]), device=device)
 
 
 def balanced_labels(n: int, num_classes: int, seed: int) -> torch.Tensor:
@@ -307,7 +317,8 @@ def evaluate(model: Any, *, dataset: str = "mnist-embedded", evaluator: "str | E
              n: int | None = None, seed: int = 0, batch_size: int | None = None, device: str = "cpu",
              cache_dir: Any = None, progress: Any = None, zoo: Any = None,
              evaluator_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Score ``model``'s samples: fid, inception_score(_std), kid(_std), class_distribution, and for conditional
+    """Score ``model``'s samples: fid, inception_score(_std), kid(_std), precision, recall, density, coverage,
+    class_distribution, and for conditional
     models class_accuracy and intra_fid — plus the ``protocol`` they were measured with.
 
     ``evaluator`` None → zoo.yaml ``datasets.<dataset>.evaluator``; ``n`` None → zoo.yaml ``metrics.n_eval``.
@@ -368,8 +379,18 @@ def _evaluate(model: Any, dataset: str, evaluator: Any, n: int | None, seed: int
     scores = scorer.compute()
     scores["protocol"] = _protocol(ev, real, scorer, n, "balanced: each class n/K times, seeded order"
                                    if conditional else "none (unconditional model)")
+    scores["protocol"]["generator"] = generator_weights(model)
     scores["real_stats_cached"] = real.cache_hit
     return scores
+
+
+def generator_weights(model: Any) -> str:
+    """Which weights sampled: the generator's moving average (with its half-life) or the trained weights."""
+    ema = getattr(model, "ema", None)
+    if ema is None or not getattr(model, "use_ema", True) or ema.updates == 0:
+        return "trained weights"
+    decay = ema.decay
+    return f"moving average (decay {decay:.5g}, half-life {math.log(0.5) / math.log(decay):.0f} steps)"
 
 
 def _check_finite(fake: torch.Tensor) -> None:
