@@ -21,7 +21,7 @@ from ganzoo.testing import assert_same_state, make_distribution
 
 TRAIN = ["train", "gan", "--steps", "1500", "--batch-size", "8", "--seed", "3", "--device", "cpu", "--quiet",
          "--set", "gan.g_widths=[16]", "--set", "gan.d_widths=[16]", "--set", "gan.latent_dim=8",
-         "--set", "gan.ema_decay=0.9", "--set", "gan.ema_start=100", "--set", "gan.augment=translation,cutout",
+         "--set", "gan.ema_half_life=7", "--set", "gan.ema_start=100", "--set", "gan.augment=translation,cutout",
          "--set", "gan.regularizers=[r1,lecam]", "--set", "gan.r1_every=4",
          "--set", "train.checkpoint_every=5", "--set", "train.sample_every=0", "--set", "train.log_every=5"]
 
