@@ -1,9 +1,10 @@
 """FID, IS, KID, precision/recall/density/coverage, class accuracy and intra-class FID of generated images.
 
 torchmetrics computes FID's running moments, IS and KID with the evaluator as its ``feature`` module; the Fréchet
-term itself is :func:`ganzoo.metrics.frechet_distance` in float64; precision, recall, density and coverage come from
-:func:`ganzoo.metrics.manifold.prdc_scores` on the same features. Every score states its protocol. Real statistics are cached on disk, keyed by
-their protocol (evaluator and weights hash, resize, data set and its fingerprint, real split).
+term itself is :func:`ganzoo.metrics.frechet_distance` in float64. Precision, recall, density and coverage come from
+:func:`ganzoo.metrics.prdc_scores` (the ``prdc`` package) on the same features. Every score states its protocol.
+Real statistics are cached on disk, keyed by their protocol (evaluator and weights hash, resize, data set and its
+fingerprint, real split).
 """
 from __future__ import annotations
 
@@ -318,8 +319,8 @@ def evaluate(model: Any, *, dataset: str = "mnist-embedded", evaluator: "str | E
              cache_dir: Any = None, progress: Any = None, zoo: Any = None,
              evaluator_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score ``model``'s samples: fid, inception_score(_std), kid(_std), precision, recall, density, coverage,
-    class_distribution, and for conditional
-    models class_accuracy and intra_fid — plus the ``protocol`` they were measured with.
+    class_distribution, and for conditional models class_accuracy and intra_fid — plus the ``protocol`` they were
+    measured with.
 
     ``evaluator`` None → zoo.yaml ``datasets.<dataset>.evaluator``; ``n`` None → zoo.yaml ``metrics.n_eval``.
     ``evaluator_options`` go to a registered evaluator's factory (e.g. ``{"weights": path}`` for one that reads
