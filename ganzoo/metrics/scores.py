@@ -2,9 +2,8 @@
 
 torchmetrics computes FID's running moments, IS and KID with the evaluator as its ``feature`` module; the Fréchet
 term itself is :func:`ganzoo.metrics.frechet_distance` in float64. Precision, recall, density and coverage come from
-:func:`ganzoo.metrics.prdc_scores` (the ``prdc`` package) on the same features. Every score states its protocol.
-Real statistics are cached on disk, keyed by their protocol (evaluator and weights hash, resize, data set and its
-fingerprint, real split).
+:func:`ganzoo.metrics.prdc_scores` (the ``prdc`` package) on the same features. Real statistics are cached on disk,
+keyed by their protocol (evaluator and weights hash, resize, data set and its fingerprint, real split).
 """
 from __future__ import annotations
 
