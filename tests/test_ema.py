@@ -145,3 +145,14 @@ def test_ganzoo_sample_uses_the_average_and_raw_the_trained_weights(tmp_path: Pa
     import numpy as np
     avg, raw = (np.load(tmp_path / f)["images"] for f in ("avg.npz", "raw.npz"))
     assert avg.shape == raw.shape and not np.array_equal(avg, raw)
+
+
+def test_ganzoo_eval_scores_the_average_and_says_so(tmp_path: Path, capsys):
+    import json
+
+    train(_options(tmp_path / "run", 4), quiet=True)
+    generators = []
+    for extra in ([], ["--raw"]):
+        assert main(["eval", str(tmp_path / "run"), "--n", "200", "--json", *extra]) == 0
+        generators.append(json.loads(capsys.readouterr().out)["protocol"]["generator"])
+    assert generators[0].startswith("moving average (decay 0.7") and generators[1] == "trained weights"
