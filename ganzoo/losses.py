@@ -5,13 +5,11 @@ by ganzoo's own plugin ``ganzoo_builtin.losses``; a GAN's ``loss`` hyperparamete
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 
-from ganzoo.errors import ConfigError
-from ganzoo.model import class_summary
+from ganzoo.model import class_summary, own_hparams
 from ganzoo.registry import host
 
 __all__ = ["AdversarialLoss", "create_loss", "gradient_penalty", "list_losses", "loss_class", "real_targets"]
@@ -38,11 +36,7 @@ class AdversarialLoss:
     per_sample_critic: ClassVar[bool] = False
 
     def __init__(self, **hparams: Any) -> None:
-        unknown = sorted(set(hparams) - set(self.defaults))
-        if unknown:
-            known = ", ".join(self.defaults) or "none"
-            raise ConfigError(f"loss {self.name!r} has no hyperparameter {unknown[0]!r}; its hyperparameters: {known}")
-        self.hp = SimpleNamespace(**{**self.defaults, **hparams})
+        self.hp = own_hparams("loss", self.name, self.defaults, hparams)
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """The discriminator's loss (a scalar) from its logits ``(N,)`` on real and on generated images."""

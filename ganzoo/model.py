@@ -14,7 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from ganzoo.ema import WeightAverage, ema_decay
 from ganzoo.errors import ConfigError
 
-__all__ = ["BOOKKEEPING", "EMA_CHOICES", "EMA_DEFAULTS", "Batch", "GenerativeModel", "Range", "class_summary"]
+__all__ = ["BOOKKEEPING", "EMA_CHOICES", "EMA_DEFAULTS", "Batch", "GenerativeModel", "Range", "class_summary", "own_hparams"]
 
 
 class Batch(NamedTuple):
@@ -176,7 +176,7 @@ class GenerativeModel(nn.Module):
 
     def sampling_weights(self) -> contextlib.AbstractContextManager[None]:
         """A context in which the sample networks are their average (when there is one and :attr:`use_ema`)."""
-        if self.ema is None or not self.use_ema or self.ema.updates == 0:
+        if self.ema is None or not self.use_ema:  # an average exists from its first update on
             return contextlib.nullcontext()
         return self.ema.swapped_into(self)
 
@@ -228,6 +228,15 @@ class GenerativeModel(nn.Module):
     def parameter_counts(self) -> dict[str, int]:
         """Number of parameters of each network (the average not counted)."""
         return {k: sum(p.numel() for p in m.parameters()) for k, m in self.networks().items()}
+
+
+def own_hparams(kind: str, name: str, defaults: Mapping[str, Any], given: Mapping[str, Any]) -> SimpleNamespace:
+    """A component's hyperparameters (``defaults`` updated by ``given``); a key it does not have is a ConfigError."""
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        known = ", ".join(defaults) or "none"
+        raise ConfigError(f"{kind} {name!r} has no hyperparameter {unknown[0]!r}; its hyperparameters: {known}")
+    return SimpleNamespace(**{**defaults, **given})
 
 
 def class_summary(cls: type) -> str:

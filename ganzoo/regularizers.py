@@ -5,14 +5,12 @@ ganzoo's own plugin ``ganzoo_builtin.regularizers``; a GAN's ``regularizers`` hy
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import nn
 
-from ganzoo.errors import ConfigError
-from ganzoo.model import class_summary
+from ganzoo.model import class_summary, own_hparams
 from ganzoo.registry import host
 
 __all__ = ["Regularizer", "create_regularizer", "list_regularizers", "regularizer_class"]
@@ -38,12 +36,7 @@ class Regularizer(nn.Module):
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__()
-        unknown = sorted(set(hparams) - set(self.defaults))
-        if unknown:
-            known = ", ".join(self.defaults) or "none"
-            raise ConfigError(f"regularizer {self.name!r} has no hyperparameter {unknown[0]!r}; "
-                              f"its hyperparameters: {known}")
-        self.hp = SimpleNamespace(**{**self.defaults, **hparams})
+        self.hp = own_hparams("regularizer", self.name, self.defaults, hparams)
 
     def d_term(self, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                real_logits: torch.Tensor, fake_logits: torch.Tensor

@@ -24,13 +24,18 @@ class R1(Regularizer):
 
     def __init__(self, **hparams: Any) -> None:
         super().__init__(**hparams)
-        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+        self.register_buffer("calls", torch.zeros((), dtype=torch.long))  # saved with the networks
+        self._calls: int | None = None  # its value on the host, read once after a load (no per-step device sync)
+        self.register_load_state_dict_post_hook(lambda module, keys: setattr(module, "_calls", None))
 
     def d_term(self, critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
                real_logits: torch.Tensor, fake_logits: torch.Tensor
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]] | None:
         """``r1_every`` · γ/2 · E‖∇ D(x)‖² on every ``r1_every``-th call, logged unweighted as ``r1``; else None."""
-        due = int(self.calls) % self.hp.r1_every == 0
+        if self._calls is None:
+            self._calls = int(self.calls)
+        due = self._calls % self.hp.r1_every == 0
+        self._calls += 1
         self.calls += 1
         if not due or self.hp.r1_gamma <= 0:
             return None
