@@ -7,7 +7,7 @@ import json
 from ganzoo.bench import BenchOptions, run_bench
 from ganzoo.bench.report import leaderboard
 from ganzoo.commands.dataflags import add_data_flags, data_options
-from ganzoo.console import console
+from ganzoo.console import console, err_console
 
 __all__ = ["add_parser", "run"]
 
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                         minutes=args.minutes, seeds=args.seeds, n_eval=args.n_eval, eval_every=args.eval_every,
                         out=args.out, reuse=args.reuse, fid_targets=args.fid_targets, device=args.device,
                         config=args.config, overrides=args.overrides, quiet=args.quiet or args.json)
-    results = run_bench(opts, console=console)
+    results = run_bench(opts, console=err_console if args.json else console)  # --json: stdout holds only JSON
     if args.json:
         print(json.dumps(results, indent=2, default=str))
     else:
