@@ -133,8 +133,8 @@ def resolve_plan(opts: BenchOptions, zoo: Zoo) -> Plan:
         steps = zoo.section("train")["steps"]
     for name, value in (("--steps", steps), ("--minutes", minutes), ("--seeds", opts.seeds),
                         ("--n-eval", opts.n_eval), ("--eval-every", opts.eval_every)):
-        if value is not None and (value < 0 or (value == 0 and name in ("--steps", "--minutes", "--seeds"))):
-            raise ConfigError(f"{name} {value}: must be positive")
+        if value is not None and (not value >= 0 or (value == 0 and name in ("--steps", "--minutes", "--seeds"))):
+            raise ConfigError(f"{name} {value:g}: must be positive")
     n_eval = opts.n_eval or suite["n_eval"] or zoo.section("metrics")["n_eval"]
     targets = [float(t) for t in (opts.fid_targets if opts.fid_targets is not None else suite["fid_targets"])]
     if any(not math.isfinite(t) or t <= 0 for t in targets):
