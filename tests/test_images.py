@@ -40,6 +40,12 @@ def load(folder: Path, channels: int = 1, image_size: int = 0) -> np.ndarray:
     return data.images.permute(0, 2, 3, 1).numpy()
 
 
+def mode_of(path: Path) -> str:
+    """The Pillow mode the file opens as."""
+    with Image.open(path) as im:
+        return im.mode
+
+
 def write_png16(path: Path, array: np.ndarray, color_type: int) -> None:
     """A 16-bit PNG written by hand (Pillow cannot write 16-bit RGB): IHDR, one zlib IDAT, IEND."""
     h, w = array.shape[:2]
@@ -60,7 +66,7 @@ GRADIENT16 = (np.arange(16 * 16, dtype=np.uint32).reshape(16, 16) * 257 + np.ara
 # -- wide images are scaled, not clipped ------------------------------------------------------------------------
 def test_16_bit_grey_png_is_scaled_to_8_bits(tmp_path: Path) -> None:
     folder = folder_with(tmp_path, Image.fromarray(GRADIENT16))
-    assert Image.open(folder / "only" / "a.png").mode == "I;16"
+    assert mode_of(folder / "only" / "a.png") == "I;16"
     expected = np.floor(GRADIENT16 / 257 + 0.5).astype(np.uint8)
     assert np.array_equal(load(folder)[0, ..., 0], expected)
     assert np.array_equal(load(folder, channels=3)[0], np.repeat(expected[..., None], 3, axis=2))
@@ -97,7 +103,7 @@ def test_16_bit_rgb_png_keeps_pillows_high_byte(tmp_path: Path) -> None:
 def test_float_tiff_in_unit_range_is_scaled(tmp_path: Path) -> None:
     values = np.linspace(0, 1, 16 * 16, dtype=np.float32).reshape(16, 16)
     folder = folder_with(tmp_path, Image.fromarray(values), suffix=".tif")
-    assert Image.open(folder / "only" / "a.tif").mode == "F"
+    assert mode_of(folder / "only" / "a.tif") == "F"
     expected = np.floor(values.astype(np.float64) * 255 + 0.5).astype(np.uint8)
     assert np.array_equal(load(folder)[0, ..., 0], expected)
     assert expected.max() == 255 and expected.min() == 0
@@ -236,8 +242,8 @@ def test_old_decodings_in_the_cache_are_not_served(tmp_path: Path, monkeypatch: 
 
 def test_the_command_line_reports_a_bad_image_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder = folder_with(tmp_path, Image.fromarray(np.full((8, 8), 5.0, np.float32)), suffix=".tif")
-    code = main(["train", "gan", "--dataset", "imagefolder", "--data-option", f"path={folder}", "--steps", "1", "--batch-size", "1",
-                 "--out", str(tmp_path / "runs")])
+    code = main(["train", "gan", "--dataset", "imagefolder", "--data-option", f"path={folder}", "--steps", "1",
+                 "--batch-size", "1", "--out", str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     [line] = err.strip().splitlines()

@@ -187,8 +187,9 @@ def _planned_shape(name: str, files: list[Path], channels: int, size: int) -> tu
         imagefiles.check_dataset_bytes(name, len(files), (channels, size, size))
     sizes = {(h, w) for w, h, _ in map(imagefiles.image_header, files)}  # one thread: it silences a PIL warning
     if not size and len(sizes) > 1:
-        raise DataError(f"{name}: the images have different sizes ({', '.join(f'{h}×{w}' for h, w in sorted(sizes)[:4])}"
-                        "); pass --data-option image_size=64 (or another size) to resize them all")
+        shown = ", ".join(f"{h}×{w}" for h, w in sorted(sizes)[:4])
+        raise DataError(f"{name}: the images have different sizes ({shown}); pass --data-option image_size=64 (or "
+                        "another size) to resize them all")
     shape = (channels, size, size) if size else (channels, *sizes.pop())
     imagefiles.check_dataset_bytes(name, len(files), shape)
     return shape
