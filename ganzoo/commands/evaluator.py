@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "fit", help="train a classifier evaluator on a labelled data set and save it with its SHA-256",
         description="Train the small CNN evaluator on DATASET (stratified hold-out for its accuracy). It is saved "
                     "in ganzoo's cache as NAME (default DATASET-cnn): use it with 'ganzoo eval RUN --evaluator NAME' "
-                    "or set datasets.DATASET.evaluator: NAME in zoo.yaml.")
+                    "and 'ganzoo bench ... --evaluator NAME', or set datasets.DATASET.evaluator: NAME in a zoo file "
+                    "(--config).")
     q.add_argument("dataset", metavar="DATASET", help="a labelled data set ('ganzoo datasets')")
     q.add_argument("--name", help="evaluator name (default: DATASET-cnn)")
     q.add_argument("--out", help="write to this .pt path instead of the cache (use it by path)")
@@ -92,6 +93,7 @@ def run_fit(args: argparse.Namespace) -> int:
                   f"{record['heldout_count']} images of {record['dataset']}", highlight=False)
     console.print(f"saved {record['path']}\nSHA-256 {record['sha256']}", highlight=False)
     use = record["path"] if args.out else record["name"]
-    console.print(f"use it: ganzoo eval RUN_DIR --evaluator {use}  (or datasets.{args.dataset}.evaluator: {use} "
-                  "in zoo.yaml)", highlight=False)
+    console.print(f"use it: ganzoo eval RUN_DIR --evaluator {use}, ganzoo bench ... --evaluator {use}, or for both "
+                  f"a zoo file (--config) holding datasets: {{{args.dataset}: {{evaluator: {use}}}}}", highlight=False,
+                  soft_wrap=True)
     return 0
