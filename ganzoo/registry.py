@@ -15,7 +15,7 @@ import pluggy
 
 from ganzoo import hookspecs
 from ganzoo.errors import PluginError, UnknownNameError, did_you_mean
-from ganzoo.model import GenerativeModel
+from ganzoo.model import GenerativeModel, Range
 
 __all__ = [
     "DISABLE_ENV", "ENTRY_POINT_GROUP", "KINDS", "NAME_RE", "Entry", "PluginHost", "PluginInfo", "Registered", "host",
@@ -76,11 +76,14 @@ class PluginHost:
     """Holds the pluggy manager, the plugins it loaded and the tables they registered."""
 
     def __init__(self) -> None:
+        """An empty host: nothing is discovered until the first query (or :meth:`load`)."""
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._loaded = False
         self._tables: dict[str, dict[str, Entry]] | None = None
+        # Registrations refused because the registered class itself is broken: kind -> name -> (plugin, why).
+        self._rejected: dict[str, dict[str, tuple[PluginInfo, str]]] = {}
 
     # -- loading -------------------------------------------------------------------------------------
     def load(self) -> None:
@@ -173,6 +176,7 @@ class PluginHost:
 
     def _collect(self) -> dict[str, dict[str, Entry]]:
         tables: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self._rejected = {kind: {} for kind in KINDS}
         for kind, hook_name in KINDS.items():
             hook = getattr(self.pm.hook, hook_name)
             # get_hookimpls() lists the plugins in registration order: ganzoo's own first, so that a name taken
@@ -223,6 +227,12 @@ class PluginHost:
                 if not class_name:
                     info.errors.append(f"{cls.__name__} has no 'name'; set the class attribute or pass name=")
                     return
+                problem = _model_class_problem(cls) if kind == "models" else ""
+                if problem:  # refused here, so that no command meets it half-built; get() names the plugin
+                    info.errors.append(f"model {class_name!r} ({cls.__module__}.{cls.__qualname__}) was not "
+                                       f"registered: {problem}")
+                    self._rejected[kind].setdefault(class_name, (info, problem))
+                    return
                 add(class_name, cls, cls.summary())
 
             return register_class
@@ -244,6 +254,12 @@ class PluginHost:
         lower = name.lower() if isinstance(name, str) else name
         if lower in table:
             return table[lower]
+        if lower in self._rejected.get(kind, {}):
+            info, problem = self._rejected[kind][lower]
+            raise PluginError(f"{_singular(kind)} {lower!r} of plugin {info.name!r} (distribution "
+                              f"'{info.dist}{' ' + info.version if info.version else ''}') was not registered: "
+                              f"{problem}. This is a bug in that plugin: report it to its authors, or block it "
+                              "with GANZOO_DISABLE_PLUGINS")
         hint = did_you_mean(lower, table)
         command = {"models": "ganzoo list", "evaluators": "ganzoo evaluator list", "datasets": "ganzoo datasets"}
         known = (f"Run '{command[kind]}' to see what is available." if kind in command
@@ -269,6 +285,8 @@ class Registered:
     """A hyperparameter's allowed values: the names registered of one kind, read when asked (plugins add to them)."""
 
     def __init__(self, kind: str) -> None:
+        """Allow the names registered of ``kind`` (one of :data:`KINDS`), e.g. ``choices = {"loss":
+        Registered("losses")}``; the names are looked up on each test, so plugins loaded later count."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
         self.kind = kind
@@ -284,6 +302,76 @@ class Registered:
 
     def __str__(self) -> str:
         return f"one of the registered {self.kind} ({', '.join(map(repr, self))})"
+
+
+def _model_class_problem(cls: type) -> str:
+    """Why a model class's own ``defaults`` or ``choices`` are unusable ('' when they are fine).
+
+    Defaults must be YAML-plain (what zoo.yaml and ``--set`` can give: None, booleans, numbers but NaN, strings,
+    lists of those, mappings of those), every choice must name a default and allow it. Choices of registered names
+    (:class:`Registered`) are checked when used: their names come from plugins that may load later.
+    """
+    defaults, choices = getattr(cls, "defaults", None), getattr(cls, "choices", {})
+    if not isinstance(defaults, dict) or not all(isinstance(k, str) for k in defaults):
+        return (f"defaults must be a dict of hyperparameter name -> default value, got {_article(defaults)} "
+                f"({defaults!r})")
+    for key, value in defaults.items():
+        why = _not_plain(value)
+        if why:
+            return f"defaults[{key!r}] is {why}"
+    if not isinstance(choices, dict):
+        return f"choices must be a dict of hyperparameter name -> allowed values, got {_article(choices)}"
+    for key, allowed in choices.items():
+        if key not in defaults:
+            return f"choices[{key!r}] names no hyperparameter of defaults; add {key!r} to defaults or drop the choice"
+        if not hasattr(type(allowed), "__contains__"):  # a tuple or list of values, a Range, a Policy...
+            return (f"choices[{key!r}] must be a tuple of allowed values, a ganzoo.Range or an object with "
+                    f"__contains__, got {allowed!r}")
+        if isinstance(allowed, Registered):
+            continue
+        value = defaults[key]
+        try:
+            ok = all(v in allowed for v in value) if isinstance(value, list) and isinstance(allowed, Range) \
+                else value in allowed
+        except Exception as exc:  # noqa: BLE001 — a plugin's own choice object failed: that is the report
+            return f"choices[{key!r}] raised {type(exc).__name__} testing the default {value!r}: {exc}"
+        if not ok:
+            return f"the default {key}={value!r} is not allowed by its own choices ({allowed})"
+    return ""
+
+
+def _not_plain(value: Any) -> str:
+    """What is wrong with a default that zoo.yaml could not hold ('' when it could)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return ""
+    if isinstance(value, float):
+        return "NaN; give a number (or None for 'not set')" if value != value else ""
+    if isinstance(value, tuple):
+        return f"a tuple {value!r}; use a list {list(value)!r} (zoo.yaml and --set give lists)"
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, (list, tuple, dict)):
+                return (f"a list holding {_article(item)} ({value!r}); the items of a list default must be numbers, "
+                        "strings or booleans")
+            why = _not_plain(item)
+            if why:
+                return f"a list holding {why}"
+        return ""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"a mapping with the key {k!r}; its keys must be strings"
+            why = _not_plain(v)
+            if why:
+                return f"a mapping whose {k!r} is {why}"
+        return ""
+    return (f"{_article(value)} ({value!r}); a default must be what zoo.yaml can hold: None, a boolean, a number, "
+            "a string, or a list or mapping of them")
+
+
+def _article(value: Any) -> str:
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
 def _singular(kind: str) -> str:
