@@ -34,10 +34,7 @@ def cpu_name() -> str:
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` → CUDA when present, else CPU; ``cpu``/``cuda``/``cuda:N`` as given (the one place devices are chosen).
-
-    Anything else is a ConfigError naming ``--device``: ganzoo trains, samples and scores on the CPU and CUDA only.
-    """
+    """``auto``: CUDA when present, else CPU; ``cpu``, ``cuda``, ``cuda:N`` as given; anything else a ConfigError."""
     accepted = "use auto, cpu, cuda or cuda:N"
     if isinstance(device, torch.device):
         device = str(device)

@@ -49,10 +49,7 @@ def plugin_call(model: Any, what: str) -> Iterator[None]:
 
 
 def check_batch_norm(model: Any, batch_size: int, world_size: int = 1, given: str = "--batch-size") -> None:
-    """Refuse, before training, a batch that leaves a BatchNorm layer of ``model`` fewer than 2 images per process.
-
-    ``given`` names where the batch size came from (``--batch-size``, ``dcgan.batch_size``): the error names it.
-    """
+    """A ConfigError naming ``given`` (``--batch-size``, ``dcgan.batch_size``) if BatchNorm gets < 2 images a rank."""
     per_process = batch_size // max(int(world_size), 1)
     if per_process >= 2:
         return

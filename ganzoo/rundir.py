@@ -107,8 +107,7 @@ class RunDir:
         self._lock_fd = fd
 
     def release(self) -> None:
-        """Drop the lock. A run that wrote nothing but ``config.yaml`` (it failed before its first step) leaves no
-        trace: the files it made are removed, and the folder too when it made it; what was there before stays."""
+        """Drop the lock; of a run that wrote nothing but ``config.yaml``, remove what it made (see the module)."""
         if self._lock_fd is None:
             return
         os.close(self._lock_fd)
