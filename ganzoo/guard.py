@@ -14,11 +14,14 @@ from typing import Any
 
 import torch
 import torch.distributed
+from torch import nn
 
-from ganzoo.errors import GanzooError, PluginError, TrainingError
+from ganzoo.errors import ConfigError, GanzooError, PluginError, TrainingError
 from ganzoo.registry import host
 
-__all__ = ["checked_losses", "checked_sample", "entry_origin", "origin", "plugin_bug", "plugin_call"]
+__all__ = [
+    "check_batch_norm", "checked_losses", "checked_sample", "entry_origin", "origin", "plugin_bug", "plugin_call",
+]
 
 
 def origin(model: Any) -> str:
@@ -43,6 +46,23 @@ def plugin_call(model: Any, what: str) -> Iterator[None]:
                             "or the model's widths") from exc
     except Exception as exc:  # noqa: BLE001 — any bug in a plugin is reported, with its place, not re-raised bare
         raise plugin_bug(origin(model), what, exc) from exc
+
+
+def check_batch_norm(model: Any, batch_size: int, world_size: int = 1, given: str = "--batch-size") -> None:
+    """A ConfigError naming ``given`` (``--batch-size``, ``dcgan.batch_size``) if BatchNorm gets < 2 images a rank."""
+    per_process = batch_size // max(int(world_size), 1)
+    if per_process >= 2:
+        return
+    layers = [f"{net_name}.{name}" if name else net_name for net_name, net in model.networks().items()
+              for name, module in net.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    if not layers:
+        return
+    split = f" over {world_size} processes ({per_process} image each)" if world_size > 1 else ""
+    more = f" and {len(layers) - 1} more" if len(layers) > 1 else ""
+    fix = f"--set {given}=" if "." in given else f"{given} "
+    raise ConfigError(f"{given} {batch_size}{split}: model {getattr(model, 'name', '') or type(model).__name__!r} "
+                      f"normalises with BatchNorm ({layers[0]}{more}), which needs at least 2 images per batch in "
+                      f"each process; use {fix}{2 * max(int(world_size), 1)} or more")
 
 
 class LossError(ValueError):

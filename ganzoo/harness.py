@@ -30,7 +30,7 @@ from ganzoo.batches import BatchStream
 from ganzoo.config import Zoo, load_zoo
 from ganzoo.environment import resolve_device
 from ganzoo.errors import CheckpointError, TrainingError
-from ganzoo.guard import origin
+from ganzoo.guard import check_batch_norm, origin
 from ganzoo.interrupts import StopRequests, TrainingInterrupted
 from ganzoo.model import GenerativeModel
 from ganzoo.progress import RunBar
@@ -84,6 +84,9 @@ def train(opts: TrainOptions, *, quiet: bool = False, progress: Any = None) -> R
 def _run(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir, stop: StopRequests,
          bar: RunBar) -> RunSummary:
     cfg, data, model, blob = resumed(opts, zoo, ctx, rundir, bar.say) if opts.resume else fresh(opts, zoo, ctx, rundir)
+    given = f"{cfg.model}.batch_size" if opts.batch_size is None and blob is None and "batch_size" in cfg.hparams \
+        else "--batch-size"
+    check_batch_norm(model, cfg.batch_size, ctx.world_size, given)  # before the run folder is written to
     device = ctx.device
     model.to(device)
     if cfg.amp == "float16":

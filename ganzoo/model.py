@@ -80,6 +80,19 @@ class GenerativeModel(nn.Module):
 
     def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
                  num_classes: int = 10) -> None:
+        """Take the hyperparameters and the data's shape; a subclass calls this first, then builds its networks.
+
+        :param hparams: values over the class's ``defaults`` (None: the defaults alone), kept as ``self.hp``, a
+            namespace (``self.hp.lr``). They are not checked here: ``ganzoo.create_model``, zoo.yaml and ``--set``
+            check them against ``defaults`` and ``choices`` first.
+        :param image_shape: the images' ``(C, H, W)``, e.g. ``(3, 32, 32)``; derive every size from it.
+        :param num_classes: how many classes the labels have (labels run from 0 to ``num_classes - 1``).
+
+        It sets ``hp``, ``image_shape``, ``num_classes``, an empty ``optimizers`` dict (put every optimizer in it),
+        ``scalers``, ``ema`` (None) and ``use_ema``. ganzoo builds models as ``cls(hparams, image_shape=...,
+        num_classes=...)``: keep these parameter names. A ConfigError when both ``ema_decay`` and ``ema_half_life``
+        are set.
+        """
         super().__init__()
         self.hp = SimpleNamespace(**{**self.defaults, **dict(hparams or {})})
         self.image_shape = tuple(int(s) for s in image_shape)

@@ -15,7 +15,7 @@ import pluggy
 
 from ganzoo import hookspecs
 from ganzoo.errors import PluginError, UnknownNameError, did_you_mean
-from ganzoo.model import GenerativeModel
+from ganzoo.model import GenerativeModel, Range
 
 __all__ = [
     "DISABLE_ENV", "ENTRY_POINT_GROUP", "KINDS", "NAME_RE", "Entry", "PluginHost", "PluginInfo", "Registered", "host",
@@ -76,11 +76,13 @@ class PluginHost:
     """Holds the pluggy manager, the plugins it loaded and the tables they registered."""
 
     def __init__(self) -> None:
+        """An empty host: nothing is discovered until the first query (or :meth:`load`)."""
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self._loaded = False
         self._tables: dict[str, dict[str, Entry]] | None = None
+        self._rejected: dict[str, dict[str, str]] = {}  # kind -> name -> why its broken class was refused
 
     # -- loading -------------------------------------------------------------------------------------
     def load(self) -> None:
@@ -91,11 +93,11 @@ class PluginHost:
         blocked = {_normalize(n) for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
         eps = sorted(
             metadata.entry_points(group=ENTRY_POINT_GROUP),
-            key=lambda ep: (_dist_name(ep) != "ganzoo", _dist_name(ep), ep.name),
+            key=lambda ep: (_dist(ep)[0] != "ganzoo", _dist(ep)[0], ep.name),
         )
         seen: set[tuple[str, str]] = set()
         for ep in eps:
-            dist, version = _dist_name(ep), _dist_version(ep)
+            dist, version = _dist(ep)
             if (ep.name, ep.value) in seen:  # the same distribution seen twice on sys.path
                 continue
             seen.add((ep.name, ep.value))
@@ -148,12 +150,8 @@ class PluginHost:
         self._tables = None
 
     def _check_hooks(self, info: PluginInfo, plugin: object) -> None:
-        impls = [
-            n for n in dir(plugin)
-            if self.pm.parse_hookimpl_opts(plugin, n) is not None
-        ]
-        unknown = [n for n in impls if n not in KINDS.values()]
-        for n in unknown:
+        impls = [n for n in dir(plugin) if self.pm.parse_hookimpl_opts(plugin, n) is not None]
+        for n in (n for n in impls if n not in KINDS.values()):
             info.errors.append(f"implements unknown hook {n!r}.{did_you_mean(n, KINDS.values())}")
         info.hooks = sorted(n for n in impls if n in KINDS.values())
         unmarked = [n for n in KINDS.values() if n not in impls and callable(getattr(plugin, n, None))]
@@ -173,6 +171,7 @@ class PluginHost:
 
     def _collect(self) -> dict[str, dict[str, Entry]]:
         tables: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self._rejected = {kind: {} for kind in KINDS}
         for kind, hook_name in KINDS.items():
             hook = getattr(self.pm.hook, hook_name)
             # get_hookimpls() lists the plugins in registration order: ganzoo's own first, so that a name taken
@@ -223,6 +222,15 @@ class PluginHost:
                 if not class_name:
                     info.errors.append(f"{cls.__name__} has no 'name'; set the class attribute or pass name=")
                     return
+                if kind == "models" and (problem := _model_class_problem(cls)):  # refused: get() names the plugin
+                    info.errors.append(f"model {class_name!r} ({cls.__module__}.{cls.__qualname__}) was not "
+                                       f"registered: {problem}")
+                    self._rejected[kind].setdefault(class_name, (
+                        f"model {class_name!r} of plugin {info.name!r} (distribution "
+                        f"{f'{info.dist} {info.version}'.strip()!r}) was not registered: "
+                        f"{problem}. This is a bug in that plugin: report it to its authors, or block it with "
+                        f"{DISABLE_ENV}"))
+                    return
                 add(class_name, cls, cls.summary())
 
             return register_class
@@ -244,6 +252,8 @@ class PluginHost:
         lower = name.lower() if isinstance(name, str) else name
         if lower in table:
             return table[lower]
+        if lower in self._rejected.get(kind, {}):
+            raise PluginError(self._rejected[kind][lower])
         hint = did_you_mean(lower, table)
         command = {"models": "ganzoo list", "evaluators": "ganzoo evaluator list", "datasets": "ganzoo datasets"}
         known = (f"Run '{command[kind]}' to see what is available." if kind in command
@@ -269,6 +279,7 @@ class Registered:
     """A hyperparameter's allowed values: the names registered of one kind, read when asked (plugins add to them)."""
 
     def __init__(self, kind: str) -> None:
+        """Allow the names registered of ``kind`` (one of :data:`KINDS`), looked up anew on each test."""
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
         self.kind = kind
@@ -284,6 +295,56 @@ class Registered:
 
     def __str__(self) -> str:
         return f"one of the registered {self.kind} ({', '.join(map(repr, self))})"
+
+
+def _model_class_problem(cls: type) -> str:
+    """Why a model class's ``defaults`` or ``choices`` are unusable ('' when they are not); :class:`Registered`
+    choices are left to the config check: their names come from plugins that may load later."""
+    defaults, choices = getattr(cls, "defaults", None), getattr(cls, "choices", {})
+    if not isinstance(defaults, dict) or not all(isinstance(k, str) for k in defaults):
+        return f"defaults must be a dict of hyperparameter name -> default value, got {defaults!r}"
+    for key, value in defaults.items():
+        if _not_plain(value):
+            return f"defaults[{key!r}] is {_not_plain(value)}"
+    if not isinstance(choices, dict):
+        return f"choices must be a dict of hyperparameter name -> allowed values, got {choices!r}"
+    for key, allowed in choices.items():
+        if key not in defaults:
+            return f"choices[{key!r}] names no hyperparameter of defaults; add {key!r} to defaults or drop the choice"
+        if not hasattr(type(allowed), "__contains__"):
+            return (f"choices[{key!r}] must be a tuple of allowed values, a ganzoo.Range or an object with "
+                    f"__contains__, got {allowed!r}")
+        value = defaults[key]
+        try:
+            ok = isinstance(allowed, Registered) or (all(v in allowed for v in value) if isinstance(value, list)
+                                                     and isinstance(allowed, Range) else value in allowed)
+        except Exception as exc:  # noqa: BLE001 — the plugin's own choice object failed: that is the report
+            ok, allowed = False, f"{allowed}, which raised {type(exc).__name__}: {exc}"
+        if not ok:
+            return f"the default {key}={value!r} is not allowed by its own choices ({allowed})"
+    return ""
+
+
+def _not_plain(value: Any) -> str:
+    """Why zoo.yaml could not hold the default ``value`` ('' when it could)."""
+    if isinstance(value, float) and value != value:
+        return "NaN; give a number (or None for 'not set')"
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return ""
+    if isinstance(value, tuple):
+        return f"a tuple {value!r}; use a list {list(value)!r} (zoo.yaml and --set give lists)"
+    if isinstance(value, list):
+        nested = next((v for v in value if isinstance(v, (list, tuple, dict))), None)
+        why = f"{_article(nested)}, not a number, string or boolean" if nested is not None \
+            else next(filter(None, map(_not_plain, value)), "")
+        return f"a list holding {why}" if why else ""
+    if isinstance(value, dict):
+        return next((f"a mapping whose {k!r} is {why}" for k, v in value.items() if (why := _not_plain(v))), "")
+    return f"{_article(value)} ({value!r}); a default must be None, a boolean, a number, a string or a list of them"
+
+
+def _article(value: Any) -> str:
+    return f"{'an' if type(value).__name__[:1] in 'aeiouAEIOU' else 'a'} {type(value).__name__}"
 
 
 def _singular(kind: str) -> str:
@@ -304,14 +365,10 @@ def _where(exc: BaseException) -> str:
     return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
-def _dist_name(ep: metadata.EntryPoint) -> str:
+def _dist(ep: metadata.EntryPoint) -> tuple[str, str]:
+    """The name and version of the distribution that declares ``ep``."""
     dist = getattr(ep, "dist", None)
-    return dist.metadata["Name"] if dist is not None else "(unknown)"
-
-
-def _dist_version(ep: metadata.EntryPoint) -> str:
-    dist = getattr(ep, "dist", None)
-    return dist.version if dist is not None else ""
+    return (dist.metadata["Name"], dist.version) if dist is not None else ("(unknown)", "")
 
 
 _host: PluginHost | None = None

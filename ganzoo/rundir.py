@@ -6,7 +6,9 @@
 - every file is written atomically (``ganzoo.files.atomic_write``); a failed write leaves no temporary file, names
   the path and keeps every earlier checkpoint;
 - pruning keeps the newest K checkpoints *that load*, by step, never the file just written nor the last good one,
-  and never deletes a file it could not read (a damaged file is evidence, not garbage).
+  and never deletes a file it could not read (a damaged file is evidence, not garbage);
+- a run that fails before its first step leaves the folder as it found it: the ``config.yaml`` and ``.lock`` it made
+  are removed (and the folder, when the run made it); nothing that was there before is.
 
 Layout: ``config.yaml``, ``metrics.jsonl``, ``samples/step-*.png``, ``checkpoints/step-*.pt``, ``.lock``.
 """
@@ -43,7 +45,8 @@ class RunDir:
         #: The run's model: a checkpoint of another model is foreign (never counted, never deleted).
         self.model = model
         self._lock_fd: int | None = None
-        self._created = False
+        self._created = False  # this process made the folder
+        self._found: set[str] = set()  # the folder's own entries when the lock was taken (never removed)
         self._good: set[Path] = set()  # checkpoints known to load (written or read by this process)
         self._bad: set[Path] = set()  # damaged or foreign ones
 
@@ -84,6 +87,7 @@ class RunDir:
         import fcntl  # POSIX only; imported here so that the module loads anywhere
 
         self._created = not self.path.exists()
+        self._found = set() if self._created or not self.path.is_dir() else {p.name for p in self.path.iterdir()}
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             self.refuse_links()
@@ -103,15 +107,19 @@ class RunDir:
         self._lock_fd = fd
 
     def release(self) -> None:
-        """Drop the lock; a folder this process created and never wrote a run into is removed again."""
+        """Drop the lock; of a run that wrote nothing but ``config.yaml``, remove what it made (see the module)."""
         if self._lock_fd is None:
             return
         os.close(self._lock_fd)
         self._lock_fd = None
-        if self._created and sorted(p.name for p in self.path.iterdir()) == [LOCK_FILE]:
-            (self.path / LOCK_FILE).unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                self.path.rmdir()
+        with contextlib.suppress(OSError):
+            made = [p for p in self.path.iterdir() if p.name not in self._found]
+            if any(p.name not in (CONFIG_FILE, LOCK_FILE) or p.is_symlink() or not p.is_file() for p in made):
+                return  # the run wrote metrics, samples or checkpoints: it is a run
+            for p in made:
+                p.unlink()
+            if self._created:
+                self.path.rmdir()  # only when empty: nothing else was put there meanwhile
 
     # -- safety -------------------------------------------------------------------------------------------------
     def refuse_links(self) -> None:
@@ -144,7 +152,6 @@ class RunDir:
                 p.unlink()
             (self.path / METRICS_FILE).unlink(missing_ok=True)
             self._write_config(config)
-        self._created = False
 
     def continue_at(self, step: int, config: dict[str, Any]) -> None:
         """Resuming at ``step``: drop metrics logged after it (they will be logged again); rewrite ``config.yaml``."""
@@ -162,7 +169,6 @@ class RunDir:
                         continue
                 atomic_write(path, "".join(f"{line}\n" for line in keep))
             self._write_config(config)
-        self._created = False
 
     def _write_config(self, config: dict[str, Any]) -> None:
         atomic_write(self.path / CONFIG_FILE, yaml.safe_dump(config, sort_keys=False))

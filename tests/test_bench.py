@@ -172,3 +172,46 @@ def test_fid_targets_need_the_curve(tmp_path: Path, capsys: pytest.CaptureFixtur
     code = main(["bench", "gan", "--fid-target", "5", "--eval-every", "0", "--out", str(tmp_path / "out")])
     assert code == 2 and "--eval-every" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _results(*rows: dict) -> dict:
+    """A results.json-like object of the given model rows, with FID targets 1e6 and 1e-3."""
+    env = {"cpu": "test cpu", "device": "cpu", "gpu": None, "packages": {"torch": "x", "torchmetrics": "y"}}
+    return {"dataset": "mnist-embedded", "budget": {"steps": 4, "minutes": None, "seeds": 1},
+            "fid_targets": [1e6, 1e-3], "protocol": {"evaluator": "mnist-cnn", "fid_curve_samples": 256},
+            "environment": env, "models": list(rows)}
+
+
+def _row(model: str, points: list[float]) -> dict:
+    """A model's row as runner.aggregate writes it for one seed whose FID curve holds ``points``."""
+    from ganzoo.bench.runner import steps_to_fid
+
+    curve = [{"step": 2 * (i + 1), "fid": fid} for i, fid in enumerate(points)]
+    row = {"model": model, "steps": 2 * len(points), "fid": points[-1] if points else 9.0, "fid_curve": {"0": curve}}
+    for target in (1e6, 1e-3):
+        key, step = f"steps_to_fid_{target:g}", steps_to_fid(curve, target)
+        row[key], row[f"{key}_reached"] = step, f"{int(step is not None)}/1"
+    return row
+
+
+def _targets(text: str, model: str) -> list[str]:
+    """The two time-to-quality cells of ``model``'s row in report.md."""
+    line = next(line for line in text.splitlines() if line.startswith(f"| {model} |"))
+    return [cell.strip().strip("*") for cell in line.strip("|").split("|")][-2:]
+
+
+def test_a_single_point_fid_curve_claims_no_time_to_quality() -> None:
+    from ganzoo.bench.report import best_per_column, columns, markdown
+
+    results = _results(_row("one", [430.0]), _row("two", [500.0, 430.0]), _row("none", []))
+    report = markdown(results, {}, None)
+    # one scored point (the end of training) says nothing about when a quality was reached, nor that it was not
+    assert _targets(report, "one") == ["1 point: not enough to say"] * 2
+    assert _targets(report, "two") == ["2", "not reached"]  # a curve: the first step at or below, or not reached
+    assert _targets(report, "none") == ["—", "—"]  # no curve at all: nothing measured, nothing claimed
+    assert "FID curve (256 samples)" in report.split("Protocol:", 1)[1].split("\n", 1)[0]
+    best = best_per_column(results["models"], columns(results))
+    assert "steps_to_fid_1e+06" not in best  # the single point's step 2 is no time to beat
+    console = Console(record=True, width=400, file=io.StringIO())
+    console.print(leaderboard(results))
+    assert "1 point: not enough to say" in console.export_text()

@@ -140,6 +140,8 @@ def test_a_misbehaving_model_is_reported_with_its_distribution(bad_models, tmp_p
         assert "ganzoo_badmodels.py:" in err  # the plugin's own line, not torch's
     if model == "wrongshape":  # the checkpoint of the finished steps is kept
         assert [p.name for p in list_checkpoints(tmp_path / model)] == ["step-00000002.pt"]
+    else:  # it failed at its first step: no run folder holding only config.yaml is left behind
+        assert not (tmp_path / model).exists(), sorted(p.name for p in (tmp_path / model).iterdir())
 
 
 def test_other_models_keep_working_beside_a_bad_plugin(bad_models, capsys) -> None:

@@ -409,3 +409,108 @@ def test_compile_keeps_the_weights_names_and_times_the_first_step_apart(tmp_path
     assert a.keys() == b.keys()
     resumed = run(tmp_path / "run", steps=6, compile=True, resume=True)
     assert resumed.steps == 6
+
+
+# -- bad input is blamed on the value the user gave, before a run folder is made ---------------------------------
+def cli_error(capsys: pytest.CaptureFixture, *argv: str) -> str:
+    """Run the CLI, expect exit code 2 and one line of error without a traceback; return that line."""
+    code = main(list(argv))
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "Traceback" not in err and "bug in that plugin" not in err, err
+    return " ".join(err.split())
+
+
+@pytest.mark.parametrize("argv,given,need", [
+    (["--batch-size", "1"], "--batch-size 1", "2 or more"),
+    (["--set", "dcgan.batch_size=1"], "dcgan.batch_size 1", "2 or more"),
+])
+def test_batch_size_1_with_batchnorm_is_a_config_error_before_training(tmp_path: Path, capsys, argv: list[str],
+                                                                       given: str, need: str) -> None:
+    out = tmp_path / "bn"
+    err = cli_error(capsys, "train", "dcgan", "--dataset", "tiny", "--steps", "2", "--out", str(out), "--quiet",
+                    "--device", "cpu", "--set", "train.sample_every=0", *argv)
+    assert err.startswith(f"error: {given}:") and "BatchNorm" in err and "at least 2 images" in err, err
+    assert need in err and "G." in err  # the layer that needs it
+    assert not out.exists()  # nothing was started: no run folder is left behind
+
+
+def test_batchnorm_counts_the_images_of_each_process() -> None:
+    from ganzoo.guard import check_batch_norm
+
+    model = ganzoo.create_model("dcgan", image_shape=(1, 8, 8), num_classes=4)
+    check_batch_norm(model, 2, world_size=1, given="--batch-size")
+    with pytest.raises(ConfigError, match=r"--batch-size 2 over 2 processes \(1 image each\).*--batch-size 4 or more"):
+        check_batch_norm(model, 2, world_size=2, given="--batch-size")
+    check_batch_norm(Echo(), 1, world_size=1, given="--batch-size")  # no BatchNorm: one image is fine
+
+
+def test_a_model_without_batchnorm_trains_on_one_image_per_batch(tmp_path: Path) -> None:
+    assert run(tmp_path / "echo1", steps=1, model="echo", batch_size=1, overrides=[]).steps == 1
+
+
+@pytest.mark.parametrize("device,why", [
+    ("meta", "meta is not supported by ganzoo"), ("mps", "mps is not supported by ganzoo yet"),
+    ("xpu", "xpu is not supported by ganzoo yet"), ("gpu", "use auto, cpu, cuda or cuda:N"),
+    ("cuda:x", "use auto, cpu, cuda or cuda:N"), ("cpu:0", "use auto, cpu, cuda or cuda:N"),
+])
+def test_an_unsupported_device_is_a_config_error_and_leaves_no_run_folder(tmp_path: Path, capsys, device: str,
+                                                                          why: str) -> None:
+    out = tmp_path / "dev"
+    err = cli_error(capsys, "train", "gan", "--dataset", "tiny", "--steps", "1", "--out", str(out), "--quiet",
+                    "--device", device, "--set", "train.sample_every=0")
+    assert f"--device {device!r}" in err and why in err and "auto, cpu, cuda or cuda:N" in err, err
+    assert not out.exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the machine has CUDA")
+def test_cuda_without_cuda_keeps_its_message(tmp_path: Path, capsys) -> None:
+    err = cli_error(capsys, "train", "gan", "--dataset", "tiny", "--steps", "1", "--out", str(tmp_path / "c"),
+                    "--quiet", "--device", "cuda:0")
+    assert "--device cuda:0: CUDA is not available on this machine" in err
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny finished run (2 steps of the echo model) for the commands that read one."""
+    out = tmp_path_factory.mktemp("trained") / "echo"
+    run(out, steps=2, model="echo", overrides=[])
+    return out
+
+
+@pytest.mark.parametrize("command", ["sample", "eval"])
+@pytest.mark.parametrize("device", ["meta", "mps", "xpu"])
+def test_sample_and_eval_refuse_an_unsupported_device(trained: Path, tmp_path: Path, capsys, command: str,
+                                                      device: str) -> None:
+    extra = ["--out", str(tmp_path / "s.png")] if command == "sample" else ["--n", "16"]
+    err = cli_error(capsys, command, str(trained), "--device", device, *extra)
+    assert f"--device {device!r}" in err and "not supported by ganzoo" in err, err
+    assert not (tmp_path / "s.png").exists()
+
+
+def test_bench_refuses_an_unsupported_device_before_writing(tmp_path: Path, capsys) -> None:
+    err = cli_error(capsys, "bench", "gan", "--steps", "1", "--out", str(tmp_path / "b"), "--quiet",
+                    "--device", "mps")
+    assert "--device 'mps'" in err and "not supported by ganzoo yet" in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_run_that_fails_at_its_first_step_leaves_no_folder(tmp_path: Path, monkeypatch) -> None:
+    def boom(self, batch, step):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(Echo, "train_step", boom)
+    with pytest.raises(ganzoo.PluginError, match="train_step of model 'echo'"):
+        run(tmp_path / "new", steps=2, model="echo", overrides=[])
+    assert not (tmp_path / "new").exists()
+    kept = tmp_path / "kept"  # a folder that was there before: what was in it stays, what the run made goes
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    with pytest.raises(ganzoo.PluginError):
+        run(kept, steps=2, model="echo", overrides=[])
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]
+    (kept / "config.yaml").write_text("mine too\n")
+    with pytest.raises(ganzoo.PluginError):
+        run(kept, steps=2, model="echo", overrides=[])
+    assert sorted(p.name for p in kept.iterdir()) == ["config.yaml", "notes.txt"]

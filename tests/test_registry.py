@@ -422,3 +422,80 @@ def test_info_reports_a_model_that_cannot_be_built_without_traceback(site, capsy
         assert main(["info", "fragile", "--image-shape", "1,32,32", "--json"]) == 0
     finally:
         host.unregister_plugin("fragile-plugin")
+
+
+# -- a model whose own defaults or choices are wrong: the plugin's fault, reported, the rest unharmed --------------
+class Pair:
+    """A plugin object registering two models: a good one and one that may be broken."""
+
+    def __init__(self, *classes):
+        self.classes = classes
+
+    @ganzoo.hookimpl
+    def register_models(self, register):
+        for cls in self.classes:
+            register(cls)
+
+
+def _nan() -> float:
+    return float("nan")
+
+
+BAD_DEFAULTS = {  # case -> (class attributes to change, what the report says)
+    "an object": ({"defaults": {"hidden": object()}}, "defaults['hidden'] is an object"),
+    "a tuple": ({"defaults": {"hidden": (16, 16)}}, "defaults['hidden'] is a tuple (16, 16); use a list"),
+    "a list of lists": ({"defaults": {"hidden": [[16]]}}, "defaults['hidden'] is a list holding a list"),
+    "a dict where a number is expected": ({"defaults": {"lr_g": {"a": 1}}},
+                                          "the default lr_g={'a': 1} is not allowed by its own choices"),
+    "a default its choice refuses": ({"defaults": {"latent_dim": 0}},
+                                     "the default latent_dim=0 is not allowed by its own choices"),
+    "NaN": ({"defaults": {"lr_g": _nan()}}, "defaults['lr_g'] is NaN"),
+    "a choice without a default": ({"choices": {"depth": (1, 2)}}, "choices['depth'] names no hyperparameter"),
+    "defaults not a mapping": ({"defaults": [("hidden", 16)]}, "defaults must be a dict"),
+    "a choice that is no set of values": ({"choices": {"hidden": 16}}, "choices['hidden'] must be"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_DEFAULTS))
+def test_a_model_with_bad_defaults_is_the_plugins_fault_and_the_rest_keeps_working(site, capsys, tmp_path, case):
+    change, expected = BAD_DEFAULTS[case]
+    bad = _toy_class("bad")
+    for attr, value in change.items():
+        base = getattr(bad, attr)
+        setattr(bad, attr, {**base, **value} if isinstance(value, dict) else value)
+    host = registry.host()
+    host.register_plugin(Pair(_toy_class("fine"), bad), name="bad-plugin")
+    try:
+        code, out, err = cli(capsys, "list")
+        err = " ".join(err.split())
+        assert code == 0 and " fine " in out and " gan " in out and " bad " not in out
+        assert "plugin 'bad-plugin'" in err and expected in err, err
+        errors = plugins(capsys)["bad-plugin"]["errors"]
+        assert any(expected in e and "model 'bad'" in e for e in errors), errors
+        for argv in (["info", "bad"], ["train", "bad", "--steps", "1", "--out", str(tmp_path / "run"), "--quiet",
+                                       "--device", "cpu"]):
+            code, _, err = cli(capsys, *argv)
+            one_line = " ".join(err.split())
+            assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+            assert "model 'bad' of plugin 'bad-plugin'" in one_line and expected in one_line, one_line
+            assert "report it to its authors" in one_line
+        assert not (tmp_path / "run").exists()
+        for name in ("fine", "gan"):
+            assert cli(capsys, "info", name, "--json")[0] == 0
+    finally:
+        host.unregister_plugin("bad-plugin")
+
+
+def test_constructors_users_call_say_what_they_take():
+    import inspect
+
+    from ganzoo.model import GenerativeModel
+
+    doc = inspect.getdoc(GenerativeModel.__init__)
+    assert "hparams" in doc and "image_shape" in doc and "num_classes" in doc and "Module state" not in doc
+    for cls in (registry.PluginHost, registry.Registered):
+        doc = inspect.getdoc(cls.__init__) or ""
+        assert "Initialize self" not in doc and len(doc) > 20, cls
+    guide = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    section = guide.split("## The model constructor", 1)[1].split("\n## ", 1)[0]
+    assert all(word in section for word in ("hparams", "image_shape", "num_classes", "super().__init__"))

@@ -14,8 +14,8 @@ from ganzoo.files import atomic_write
 from ganzoo.sampling import save_grid
 
 __all__ = [
-    "COLUMNS", "best_per_column", "columns", "key_shown", "leaderboard", "load_results", "markdown",
-    "plot_fid_curves", "protocol_line", "write_all",
+    "COLUMNS", "ONE_POINT", "best_per_column", "columns", "curve_points", "key_shown", "leaderboard", "load_results",
+    "markdown", "plot_fid_curves", "protocol_line", "write_all",
 ]
 
 #: Leaderboard columns: (key, heading, format, which direction is better: +1 higher, -1 lower, 0 none).
@@ -37,12 +37,37 @@ COLUMNS = [
 ]
 
 
+#: A time-to-quality cell of a model whose FID curve has one point: the end of training tells not when a target
+#: was reached, nor that it never was in between.
+ONE_POINT = "1 point: not enough to say"
+_TARGET_PREFIX = target_key(1).removesuffix("1")
+
+
 def columns(results: dict[str, Any]) -> list[tuple[str, str, str, int]]:
     """The leaderboard's columns: the fixed ones, then one time-to-quality column per FID target."""
     return COLUMNS + [(target_key(t), f"steps to FID≤{t:g}", "{:.0f}", -1) for t in results.get("fid_targets") or []]
 
 
+def curve_points(row: dict[str, Any]) -> int | None:
+    """The most points any seed's FID curve of ``row`` holds (None when the row records no curve)."""
+    curves = row.get("fid_curve")
+    if not isinstance(curves, dict):
+        return None
+    return max((len(points or []) for points in curves.values()), default=0)
+
+
+def _untimed(row: dict[str, Any], key: str) -> str:
+    """What a time-to-quality cell says instead of a step when the curve cannot time it ('' when it can)."""
+    points = curve_points(row)
+    if not key.startswith(_TARGET_PREFIX) or points is None or points >= 2:
+        return ""
+    return ONE_POINT if points == 1 else "—"
+
+
 def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    untimed = _untimed(row, key)
+    if untimed:
+        return untimed
     value = row.get(key)
     reached = row.get(f"{key}_reached")
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -62,7 +87,8 @@ def best_per_column(models: list[dict[str, Any]], cols: list[tuple[str, str, str
     best: dict[str, str] = {}
     for key, _, _, direction in cols:
         values = [(m[key], m["model"]) for m in models
-                  if direction and isinstance(m.get(key), (int, float)) and math.isfinite(m[key])]
+                  if direction and isinstance(m.get(key), (int, float)) and math.isfinite(m[key])
+                  and not _untimed(m, key)]
         if len(values) > 1:
             best[key] = (max(values) if direction > 0 else min(values))[1]
     return best
@@ -110,6 +136,9 @@ def protocol_line(results: dict[str, Any]) -> str:
         line += f"; samples of {', '.join(averaged)} from the generator's moving average"
     if p.get("prdc_k") is not None:
         line += f"; precision/recall/density/coverage: k = {p['prdc_k']} nearest neighbours, {p.get('prdc_split')}"
+    if results.get("fid_targets"):
+        line += (f"; steps to FID≤t: the first step of the FID curve ({p.get('fid_curve_samples')} samples) at or "
+                 "below t, needing 2 or more points")
     return line
 
 
