@@ -22,8 +22,9 @@ __all__ = ["checked_losses", "checked_sample", "origin", "plugin_call"]
 
 
 def origin(model: Any) -> str:
-    """Who provides ``model``: "model 'x' (plugin 'p', distribution 'd 1.0')", or its module when unregistered."""
-    cls = type(model)
+    """Who provides ``model`` (an instance or a class): "model 'x' (plugin 'p', distribution 'd 1.0')", or its module
+    when unregistered."""
+    cls = model if isinstance(model, type) else type(model)
     for entry in host().table("models").values():
         if entry.obj is cls:
             return (f"model {entry.name!r} (plugin {entry.plugin!r}, distribution "
