@@ -15,7 +15,7 @@ from typing import Any
 from ganzoo.config import Zoo, _check, load_zoo
 from ganzoo.errors import (CheckpointError, ConfigError, DataError, GanzooError, PluginError, TrainingError,
                            UnknownNameError)
-from ganzoo.guard import plugin_call
+from ganzoo.guard import built
 from ganzoo.hookspecs import hookimpl
 from ganzoo.model import Batch, GenerativeModel, Range, check_data_shape
 from ganzoo.registry import host
@@ -50,5 +50,4 @@ def create_model(name: str, *, image_shape: tuple[int, int, int] = (1, 28, 28), 
     if overrides:
         _check(overrides, cls.defaults, f"models.{name}", Zoo({}, "create_model()"), cls.choices, prefix="")
         hparams.update(overrides)
-    with plugin_call(cls, "__init__"):
-        return cls(hparams, image_shape=image_shape, num_classes=num_classes)
+    return built(cls, hparams, image_shape, num_classes)

@@ -25,7 +25,7 @@ import torch
 from ganzoo.config import check_hparams
 from ganzoo.errors import CheckpointError, ConfigError, UnknownNameError
 from ganzoo.files import atomic_write, os_fix, os_reason
-from ganzoo.guard import plugin_call
+from ganzoo.guard import built
 from ganzoo.model import check_data_shape
 from ganzoo.registry import host
 from ganzoo.rng import check_seed
@@ -160,12 +160,10 @@ def build_model(config: dict[str, Any], path: str | os.PathLike = "") -> Any:
     try:
         cls = host().get("models", config["model"]).obj
     except UnknownNameError as exc:
-        raise CheckpointError(f"the model {config['model']!r} of {where} is not registered: {exc} Install the "
-                              "plugin that provides it") from None
+        raise CheckpointError(f"model {config['model']!r} is not registered ({where}): {exc} Install the plugin "
+                              "that provides it") from None
     try:
-        with plugin_call(cls, "__init__"):
-            return cls(dict(config.get("hparams") or {}), image_shape=tuple(config["image_shape"]),
-                       num_classes=int(config["num_classes"]))
+        return built(cls, dict(config.get("hparams") or {}), tuple(config["image_shape"]), int(config["num_classes"]))
     except ConfigError as exc:
         raise CheckpointError(f"{where} is damaged or was not written by 'ganzoo train': {exc}") from None
 
