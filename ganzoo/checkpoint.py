@@ -103,6 +103,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
                 "code; it was not written by 'ganzoo train'. Use a checkpoint written by ganzoo") from None
         text = str(exc).rpartition("WeightsUnpickler error:")[2]  # torch's own words come after its advice
         why = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+        why = re.sub(r"^\[enforce fail at [^\]]*\][\s.]*", "", why)  # torch's C++ prefix (and no markup)
         raise CheckpointError(f"checkpoint {path} is truncated, damaged or not a ganzoo checkpoint ({why[:200]}); "
                               "delete it — with --resume ganzoo falls back to the newest good checkpoint of the run"
                               ) from None
@@ -119,6 +120,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         _check_contents(blob)
     except ConfigError as exc:
         raise CheckpointError(f"checkpoint {path} is damaged or was not written by 'ganzoo train': {exc}") from None
+    model, hparams = blob["config"]["model"], blob["config"].get("hparams")
+    if hparams and model in host().table("models"):  # an unregistered model is refused when it is built
+        try:
+            check_hparams(model, hparams, f"checkpoint {path}")
+        except ConfigError as exc:
+            raise CheckpointError(f"{exc}; the checkpoint is damaged or from another version of {model!r}") from None
     return blob
 
 
@@ -254,8 +261,6 @@ def _check_contents(blob: dict[str, Any]) -> None:
     hparams = config.get("hparams")
     if hparams is not None and not isinstance(hparams, dict):
         raise ConfigError(f"config.hparams: must be a mapping, got {type(hparams).__name__}")
-    if hparams and model in host().table("models"):  # an unregistered model is refused when it is built
-        check_hparams(model, hparams, "config")
 
 
 #: Settings of a checkpoint's config that may be absent or None, each (key, types, rule); resuming reads them.

@@ -5,7 +5,7 @@ import contextlib
 import functools
 import numbers
 from dataclasses import dataclass
-from types import SimpleNamespace
+from types import FunctionType, SimpleNamespace
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 
 import torch
@@ -110,7 +110,7 @@ class GenerativeModel(nn.Module):
         """A subclass's own :meth:`sample` gets ganzoo's checks of ``n`` and ``labels`` in front of it."""
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("sample")
-        if callable(own) and not getattr(own, "_ganzoo_checked", False):
+        if isinstance(own, FunctionType) and not getattr(own, "_ganzoo_checked", False):
             cls.sample = _checked_sample(own)
 
     def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
