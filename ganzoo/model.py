@@ -109,8 +109,8 @@ class GenerativeModel(nn.Module):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A subclass's own :meth:`sample` gets ganzoo's checks of ``n`` and ``labels`` in front of it."""
         super().__init_subclass__(**kwargs)
-        own = cls.__dict__.get("sample")
-        if isinstance(own, FunctionType) and not getattr(own, "_ganzoo_checked", False):
+        own = cls.sample  # its own, or a mixin's that precedes this class
+        if isinstance(own, FunctionType) and own is not GenerativeModel.sample and not hasattr(own, "_ganzoo_checked"):
             cls.sample = _checked_sample(own)
 
     def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),

@@ -334,3 +334,17 @@ def test_a_plugins_own_sample_is_checked_without_it_doing_anything() -> None:
     with pytest.raises(ConfigError, match="sample"):
         model.sample(-2)
     assert model.sample(1).shape == (1, 1, 4, 4)
+
+
+def test_a_sample_from_a_mixin_is_checked_too() -> None:
+    class Mixin:
+        def sample(self, n, labels=None, *, generator=None):
+            return torch.zeros(n, *self.image_shape)
+
+    class Mixed(Mixin, GAN):
+        name = "mixed-sample"
+
+    model = Mixed({"g_widths": [8], "d_widths": [8]}, image_shape=(1, 4, 4), num_classes=2)
+    with pytest.raises(ConfigError, match="sample"):
+        model.sample(-2)
+    assert model.sample(2).shape == (2, 1, 4, 4)
