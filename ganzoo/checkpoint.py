@@ -270,11 +270,13 @@ _OPTIONAL: tuple[tuple[str, Any, Callable[[Any], bool]], ...] = (
     ("max_seconds", (int, float), lambda v: 0 < v < float("inf")),
     ("dataset", str, bool),
     ("dataset_options", dict, lambda v: all(isinstance(k, str) for k in v)),
+    ("data_root", str, lambda v: True),
     ("class_names", list, lambda v: all(isinstance(n, str) for n in v)),
 )
 _OPTIONAL_RULES = {"batch_size": "must be a positive integer", "steps": "must be a positive integer",
                    "max_seconds": "must be a positive number", "dataset": "must be a data set name",
-                   "dataset_options": "must be a mapping of option names", "class_names": "must be a list of names"}
+                   "dataset_options": "must be a mapping of option names",
+                   "data_root": "must be a folder", "class_names": "must be a list of names"}
 
 
 def _checkpoint_folder(path: Path) -> Path:

@@ -15,12 +15,14 @@ from ganzoo.errors import ConfigError, did_you_mean
 from ganzoo.model import Range
 from ganzoo.registry import Registered, host
 
-__all__ = ["CONFIG_ENV", "Zoo", "check_hparams", "default_zoo_path", "load_zoo", "parse_set"]
+__all__ = ["CONFIG_ENV", "Zoo", "check_hparams", "default_zoo_path", "defaults_of", "load_zoo", "parse_set"]
 
 CONFIG_ENV = "GANZOO_CONFIG"
 #: The most scalars and containers a zoo file may hold once its aliases are expanded (a YAML "billion laughs"
 #: document stays small on disk but explodes in memory when written out).
 MAX_NODES = 100_000
+#: The largest zoo file read (settings, not data).
+MAX_BYTES = 1_000_000
 
 
 class _Loader(yaml.SafeLoader):
@@ -98,8 +100,9 @@ SECTIONS: dict[str, Any] = {
     # Benchmark suites (ganzoo bench).
     "bench": {
         "suite": "default",
-        "suites": MapOf({"models": [], "dataset": "mnist-embedded", "steps": 0, "minutes": 0.0, "seeds": 1,
-                         "n_eval": 0, "eval_every": 0, "set": [],
+        "suites": MapOf({"models": [], "dataset": "mnist-embedded", "dataset_options": MapOf(None), "data_root": "",
+                         "evaluator": "", "steps": 0, "minutes": 0.0, "seeds": 1, "n_eval": 0, "eval_every": 0,
+                         "set": [],
                          # Time to quality: report the first scored step whose FID is at or below each target.
                          "fid_targets": [1.0]}),
     },
@@ -135,14 +138,37 @@ def default_zoo_path() -> Path:
 
 
 def load_zoo(path: str | os.PathLike | None = None) -> "Zoo":
-    """Read and validate a zoo file (``path``, else ``$GANZOO_CONFIG``, else the zoo's own zoo.yaml)."""
-    path = Path(path or os.environ.get(CONFIG_ENV) or default_zoo_path())
+    """The zoo's own zoo.yaml with a user's zoo file (``path``, else ``$GANZOO_CONFIG``) merged over it.
+
+    Every command merges the same way: mappings key by key (a file may hold only ``datasets:``, or one model's
+    learning rate), anything else (a number, a list) replaces the default. Both files are validated.
+    """
+    own = default_zoo_path()
+    given, flag = (path, "--config") if path else (os.environ.get(CONFIG_ENV) or None, f"${CONFIG_ENV}")
+    base = _read_zoo(own, "--config") if own.is_file() or not given else Zoo({}, str(own))
+    if not given:
+        return base
+    if Path(given).resolve() == own.resolve():
+        return base
+    user = _read_zoo(Path(given), flag)
+    merged = Zoo(_merge_files(base.data, user.data), str(given))
+    merged.validate()
+    return merged
+
+
+def _read_zoo(path: Path, flag: str) -> "Zoo":
+    """One zoo file, parsed and validated on its own (so that its errors name it)."""
     try:
+        if path.exists() and not path.is_file():
+            raise ConfigError(f"{path}: not a regular file; pass a YAML zoo file to {flag}")
+        if path.is_file() and path.stat().st_size > MAX_BYTES:
+            raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is too large for a zoo file (at most "
+                              f"{MAX_BYTES:,}); pass a YAML zoo file to {flag}")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found; pass an existing file to --config") from None
+        raise ConfigError(f"{path}: config file not found; pass an existing file to {flag}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc})") from None
+        raise ConfigError(f"{path}: cannot read the config file ({exc}); pass a readable YAML file to {flag}") from None
     try:
         data = _yaml_load(text)
     except yaml.YAMLError as exc:
@@ -160,6 +186,18 @@ def load_zoo(path: str | os.PathLike | None = None) -> "Zoo":
     zoo = Zoo(data, str(path))
     zoo.validate()
     return zoo
+
+
+def _merge_files(base: Any, over: Any) -> Any:
+    """``over`` merged into ``base``: mappings key by key, any other value replaces."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for k, v in over.items():
+            if v is None and k in base:  # an empty section (every key commented out) keeps the defaults
+                continue
+            out[k] = _merge_files(base[k], v) if k in base else copy.deepcopy(v)
+        return out
+    return copy.deepcopy(over)
 
 
 class Zoo:
@@ -205,7 +243,7 @@ class Zoo:
     # -- accessors -----------------------------------------------------------------------------------
     def section(self, name: str) -> dict[str, Any]:
         """A non-model section merged over its schema's defaults."""
-        return _merge(SECTIONS.get(name, {}), self.data.get(name) or {})
+        return _merge(defaults_of(SECTIONS.get(name, {})), self.data.get(name) or {})
 
     def model_hparams(self, name: str) -> dict[str, Any]:
         """A registered model's hyperparameters: its defaults overridden by this zoo's ``models.NAME``."""
@@ -225,14 +263,15 @@ class Zoo:
         return zoo
 
 
-def parse_set(item: Any) -> tuple[list[str], Any]:
-    """Parse one ``--set key.path=value`` (value read as a YAML scalar) into (path, value)."""
+def parse_set(item: Any, flag: str = "--set", example: str = "dcgan.lr=1e-4") -> tuple[list[str], Any]:
+    """Parse one ``--set key.path=value`` (value read as a YAML scalar) into (path, value); ``flag`` and ``example``
+    name the option in messages (``--data-option``)."""
     if not isinstance(item, str) or "=" not in item:
-        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, for example --set dcgan.lr=1e-4")
+        raise ConfigError(f"{flag} {item!r}: expected KEY=VALUE, for example {flag} {example}")
     key, _, raw = item.partition("=")
     parts = key.strip().split(".")
     if not key.strip() or any(not p.strip() for p in parts):
-        raise ConfigError(f"--set {item!r}: the key is empty or has an empty part; for example dcgan.lr=1e-4")
+        raise ConfigError(f"{flag} {item!r}: the key is empty or has an empty part; for example {flag} {example}")
     try:
         value = _yaml_load(raw) if raw.strip() else ""
     except (yaml.YAMLError, ValueError):
@@ -241,7 +280,7 @@ def parse_set(item: Any) -> tuple[list[str], Any]:
     if isinstance(value, list) and all(isinstance(v, scalars) for v in value):
         return [p.strip() for p in parts], value
     if not isinstance(value, scalars):
-        raise ConfigError(f"--set {item!r}: the value must be a number, string, boolean or a list of them "
+        raise ConfigError(f"{flag} {item!r}: the value must be a number, string, boolean or a list of them "
                           "such as [64,128]")
     # ``nan`` and ``inf`` stay strings (a data set may be called that); YAML's ``.nan`` and ``.inf`` are numbers.
     return [p.strip() for p in parts], value
@@ -362,6 +401,17 @@ def _check_size(data: Any, source: str) -> None:
         return total
 
     size(data)
+
+
+def defaults_of(schema: Any) -> Any:
+    """The plain default value of a schema: a free mapping (:class:`MapOf`) is empty, a :class:`Choice` its default."""
+    if isinstance(schema, MapOf):
+        return {}
+    if isinstance(schema, Choice):
+        return schema.default
+    if isinstance(schema, dict):
+        return {k: defaults_of(v) for k, v in schema.items()}
+    return copy.deepcopy(schema)
 
 
 def _merge(defaults: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

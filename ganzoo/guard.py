@@ -18,7 +18,7 @@ import torch.distributed
 from ganzoo.errors import GanzooError, PluginError, TrainingError
 from ganzoo.registry import host
 
-__all__ = ["built", "checked_losses", "checked_sample", "origin", "plugin_call"]
+__all__ = ["built", "checked_losses", "checked_sample", "entry_origin", "origin", "plugin_bug", "plugin_call"]
 
 
 def origin(model: Any) -> str:
@@ -65,9 +65,7 @@ def plugin_call(model: Any, what: str) -> Iterator[None]:
         raise TrainingError(f"{what} of {origin(model)} ran out of memory ({_first_line(exc)}); lower --batch-size "
                             "or the model's widths") from exc
     except Exception as exc:  # noqa: BLE001 — any bug in a plugin is reported, with its place, not re-raised bare
-        raise PluginError(f"{what} of {origin(model)} raised {type(exc).__name__}: {_first_line(exc)} "
-                          f"(at {_where(exc)}); this is a bug in that plugin: report it to its authors, or block "
-                          "it with GANZOO_DISABLE_PLUGINS") from exc
+        raise plugin_bug(origin(model), what, exc) from exc
 
 
 class LossError(ValueError):
@@ -124,6 +122,19 @@ def checked_sample(model: Any, n: int, labels: torch.Tensor | None, generator: t
         raise PluginError(f"sample({n}) of {origin(model)} returned {_describe(images)}; expected a floating tensor "
                           f"of shape {expected} in [-1, 1]")
     return images
+
+
+def entry_origin(entry: Any) -> str:
+    """Who registered a registry entry: "data set 'x' (plugin 'p', distribution 'd 1.0')"."""
+    kind = {"datasets": "data set", "models": "model", "evaluators": "evaluator"}.get(entry.kind, entry.kind)
+    version = f" {entry.version}" if entry.version else ""
+    return f"{kind} {entry.name!r} (plugin {entry.plugin!r}, distribution '{entry.dist}{version}')"
+
+
+def plugin_bug(who: str, what: str, exc: BaseException) -> PluginError:
+    """The PluginError for an unexpected exception in plugin code: names the plugin, the exception and its line."""
+    return PluginError(f"{what} of {who} raised {type(exc).__name__}: {_first_line(exc)} (at {_where(exc)}); this "
+                       "is a bug in that plugin: report it to its authors, or block it with GANZOO_DISABLE_PLUGINS")
 
 
 def _describe(value: Any) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ganzoo.config import Zoo, parse_set
+from ganzoo.data import DataSpec
 from ganzoo.errors import ConfigError, DataError
 from ganzoo.model import GenerativeModel
 from ganzoo.rng import check_seed
@@ -79,6 +80,8 @@ class RunConfig:
     image_shape: tuple[int, int, int] | None = None
     num_classes: int | None = None
     class_names: list[str] | None = None
+    #: The folder the data set was read from when one was given (absolute; None: the default folder).
+    data_root: str | None = None
     ganzoo_version: str = ""
     #: The checkpoint this run continues (None: a fresh run) and its step and training time.
     resumed_from: Path | None = None
@@ -87,12 +90,16 @@ class RunConfig:
 
     def record(self) -> dict[str, Any]:
         """The settings as plain YAML/JSON data (config.yaml, the ``config`` of every checkpoint)."""
-        return _plain({"model": self.model, "dataset": self.dataset, "dataset_options": self.dataset_options,
+        return _plain({"model": self.model, **self.data_spec().record(),
                        "image_shape": self.image_shape, "num_classes": self.num_classes,
                        "class_names": self.class_names, "seed": self.seed, "batch_size": self.batch_size,
                        "steps": self.steps, "max_seconds": self.max_seconds, "world_size": self.world_size,
                        "hparams": self.hparams, "train": self.train, "amp": self.amp or False,
                        "ganzoo_version": self.ganzoo_version})
+
+    def data_spec(self) -> DataSpec:
+        """The data set this run trains on: name, loader options, folder."""
+        return DataSpec(self.dataset, dict(self.dataset_options), self.data_root)
 
     def with_data(self, image_shape: tuple[int, ...], num_classes: int, class_names: list[str] | None) -> RunConfig:
         """This config with the data set's facts; a resumed run must see the data it was trained on."""
@@ -186,19 +193,22 @@ def resolve(opts: TrainOptions, zoo: Zoo, *, model: str, run_dir: Path, world_si
         if steps is None and seconds is None:
             steps = tcfg["steps"]
         amp = amp_dtype(opts.amp if opts.amp is not None else (cfg.get("amp") or None), device_type)
-        return RunConfig(model=model, run_dir=run_dir, dataset=cfg["dataset"],
-                         dataset_options=dict(cfg.get("dataset_options") or {}), seed=int(cfg["seed"]),
+        # The data it was trained on; --data-root and --data-option may say where those files are now.
+        spec = DataSpec.from_record(cfg).override(options=opts.dataset_options, root=opts.data_root)
+        return RunConfig(model=model, run_dir=run_dir, dataset=spec.name, dataset_options=spec.options,
+                         data_root=spec.root, seed=int(cfg["seed"]),
                          batch_size=int(cfg["batch_size"]), steps=steps, max_seconds=seconds, amp=amp,
                          world_size=world_size, train=train, hparams=dict(cfg.get("hparams") or {}),
                          image_shape=tuple(int(s) for s in cfg["image_shape"]), num_classes=int(cfg["num_classes"]),
                          class_names=cfg.get("class_names"), ganzoo_version=version, resumed_from=resumed_from,
                          start_step=int(checkpoint["step"]), wall_before=float(checkpoint.get("wall_seconds", 0.0)))
     dataset = opts.data.name if opts.data is not None else (opts.dataset or tcfg["dataset"])
+    spec = DataSpec.create(dataset, {**tcfg["dataset_options"], **(opts.dataset_options or {})}, opts.data_root)
     hparams = zoo.model_hparams(model)
     batch = opts.batch_size or hparams.get("batch_size") or 64
     steps = opts.steps if opts.steps is not None else (None if opts.max_seconds else tcfg["steps"])
-    return RunConfig(model=model, run_dir=run_dir, dataset=dataset,
-                     dataset_options=_plain({**tcfg["dataset_options"], **(opts.dataset_options or {})}),
+    return RunConfig(model=model, run_dir=run_dir, dataset=dataset, dataset_options=_plain(spec.options),
+                     data_root=None if opts.data is not None else spec.root,
                      seed=opts.seed if opts.seed is not None else int(tcfg["seed"]), batch_size=int(batch),
                      steps=steps, max_seconds=opts.max_seconds, amp=amp_dtype(opts.amp, device_type),
                      world_size=world_size, train=train, ganzoo_version=version)

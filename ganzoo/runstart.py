@@ -9,7 +9,7 @@ import torch
 from ganzoo import __version__, create_model, distributed, model_class, rng
 from ganzoo.checkpoint import build_model, nonfinite_tensor, scan_checkpoints
 from ganzoo.config import Zoo
-from ganzoo.data import ImageData, load_dataset
+from ganzoo.data import ImageData
 from ganzoo.errors import CheckpointError, ConfigError
 from ganzoo.runconfig import RunConfig, TrainOptions, foreign_checkpoint, resolve
 from ganzoo.rundir import RunDir
@@ -27,7 +27,7 @@ def fresh(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir
                           "afresh, or choose another --out")
     cfg = resolve(opts, zoo, model=rundir.model, run_dir=rundir.path, world_size=ctx.world_size,
                   device_type=ctx.device.type, version=__version__)
-    data = _load_data(opts, ctx, cfg.dataset, cfg.dataset_options)
+    data = _load_data(opts, ctx, cfg)
     cfg = cfg.with_data(data.image_shape, data.num_classes, data.class_names)
     rng.seed_everything(cfg.seed)
     extra = {"batch_size": cfg.batch_size} if "batch_size" in model_class(cfg.model).defaults else {}
@@ -50,8 +50,8 @@ def resumed(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunD
         if not why:
             cfg = resolve(opts, zoo, model=rundir.model, run_dir=rundir.path, world_size=ctx.world_size,
                           device_type=ctx.device.type, checkpoint=blob, resumed_from=path, version=__version__)
-            key = (cfg.dataset, repr(sorted(cfg.dataset_options.items())))
-            data = loaded[key] = loaded.get(key) or _load_data(opts, ctx, cfg.dataset, cfg.dataset_options)
+            key = repr(cfg.data_spec())
+            data = loaded[key] = loaded.get(key) or _load_data(opts, ctx, cfg)
             cfg = cfg.with_data(data.image_shape, data.num_classes, data.class_names)
             rng.seed_everything(cfg.seed)
             try:
@@ -94,13 +94,13 @@ def _position_problem(state: Any) -> str:
     return ""
 
 
-def _load_data(opts: TrainOptions, ctx: distributed.Context, name: str, options: dict[str, Any]) -> ImageData:
+def _load_data(opts: TrainOptions, ctx: distributed.Context, cfg: RunConfig) -> ImageData:
     if opts.data is not None:
         return opts.data
     if not ctx.is_main:  # rank 0 first: it may download or build the cache that the other ranks then read
         distributed.barrier(ctx)
     try:
-        return load_dataset(name, root=opts.data_root, download=opts.download and ctx.is_main, **options)
+        return cfg.data_spec().load(download=opts.download and ctx.is_main)
     finally:
         if ctx.is_main:
             distributed.barrier(ctx)

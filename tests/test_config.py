@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -53,10 +54,34 @@ def test_env_variable_selects_the_config(tmp_path, monkeypatch):
     assert load_zoo().section("train")["steps"] == 7
 
 
-def test_empty_file_and_empty_sections_mean_defaults(tmp_path):
+def test_a_missing_env_config_names_the_variable_not_the_flag(tmp_path, monkeypatch):
+    monkeypatch.setenv("GANZOO_CONFIG", str(tmp_path / "nope.yaml"))
+    with pytest.raises(ConfigError, match=r"nope.yaml: config file not found; pass an existing file to \$GANZOO_CONFIG"):
+        load_zoo()
+
+
+def test_a_config_file_is_merged_over_the_zoos_own_settings(tmp_path):
+    """Every command reads --config the same way: a partial file changes only what it names."""
+    zoo = load_zoo(write(tmp_path, "datasets:\n  imagefolder:\n    evaluator: pixels\n"
+                                   "models:\n  dcgan:\n    lr_d: 1.0e-3\n"
+                                   "bench:\n  suites:\n    mine:\n      models: [gan]\n      steps: 5\n"))
+    own = load_zoo()
+    assert zoo.model_hparams("dcgan") == {**own.model_hparams("dcgan"), "lr_d": 1e-3}
+    assert zoo.section("datasets")["imagefolder"]["evaluator"] == "pixels"
+    assert zoo.section("datasets")["mnist-embedded"] == own.section("datasets")["mnist-embedded"]
+    assert set(zoo.section("bench")["suites"]) == {*own.section("bench")["suites"], "mine"}
+    assert zoo.section("bench")["suites"]["default"] == own.section("bench")["suites"]["default"]
+    assert zoo.section("train") == own.section("train")
+    # a list replaces the zoo's (it is not appended to)
+    zoo = load_zoo(write(tmp_path, "bench:\n  suites:\n    default:\n      models: [vae]\n"))
+    assert zoo.section("bench")["suites"]["default"]["models"] == ["vae"]
+    assert zoo.section("bench")["suites"]["default"]["steps"] == own.section("bench")["suites"]["default"]["steps"]
+
+
+def test_empty_file_and_empty_sections_mean_the_zoos_own_settings(tmp_path):
     assert load_zoo(write(tmp_path, "")).section("train")["steps"] == 2000
     zoo = load_zoo(write(tmp_path, "train:\nmodels:\n  gan:\n"))
-    assert zoo.model_hparams("gan") == ganzoo.model_class("gan").defaults
+    assert zoo.model_hparams("gan") == load_zoo().model_hparams("gan") != ganzoo.model_class("gan").defaults
 
 
 def test_model_settings_override_the_model_defaults(tmp_path):
@@ -153,8 +178,16 @@ def test_plain_anchors_and_merge_keys_are_fine(tmp_path):
 def test_unreadable_files_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="config file not found; pass an existing file to --config"):
         load_zoo(tmp_path / "missing.yaml")
-    with pytest.raises(ConfigError, match="cannot read the config file"):
+    with pytest.raises(ConfigError, match="not a regular file"):
         load_zoo(tmp_path)
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):  # never opened: reading a FIFO would hang
+        load_zoo(fifo)
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("# " + "x" * 2_000_000)
+    with pytest.raises(ConfigError, match="too large for a zoo file"):
+        load_zoo(huge)
     bad = tmp_path / "latin1.yaml"
     bad.write_bytes("train:\n  dataset: caf\xe9\n".encode("latin-1"))
     with pytest.raises(ConfigError, match="cannot read the config file"):

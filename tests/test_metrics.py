@@ -235,7 +235,7 @@ def test_bad_models_and_settings_are_clear_errors() -> None:
         evaluate(ganzoo.create_model("gan"), n=0)
     with pytest.raises(MetricsError, match="more samples than features"):
         evaluate(ganzoo.create_model("gan"), n=64)
-    with pytest.raises(MetricsError, match="reads 1×28×28 images, not 3×32×32"):
+    with pytest.raises(MetricsError, match="the model makes 3×32×32 images but data set mnist-embedded holds 1×28×28"):
         evaluate(NaNModel(image_shape=(3, 32, 32)), n=100)
     with pytest.raises(UnknownNameError, match="Did you mean 'mnist-cnn'"):
         evaluate(ganzoo.create_model("gan"), evaluator="mnist-cn", n=100)

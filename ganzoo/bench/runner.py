@@ -14,10 +14,11 @@ from ganzoo import harness
 from ganzoo.bench import report
 from ganzoo.bench.results import read_json, target_key, write_json
 from ganzoo.checkpoint import load_model
-from ganzoo.config import Zoo, load_zoo
+from ganzoo.config import SECTIONS, Zoo, defaults_of, load_zoo
+from ganzoo.data import DataSpec
 from ganzoo.environment import describe, resolve_device
 from ganzoo.errors import ConfigError
-from ganzoo.metrics import evaluate
+from ganzoo.metrics import evaluate, prepare_scoring
 from ganzoo.metrics.manifold import PRDC_KEYS
 from ganzoo.progress import make_progress
 from ganzoo.registry import host
@@ -44,6 +45,13 @@ class BenchOptions:
     all: bool = False
     suite: str | None = None
     dataset: str | None = None
+    #: Loader options (``--data-option``) over the suite's ``dataset_options``; the folder (``--data-root``).
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    data_root: str | None = None
+    #: The evaluator (name or .pt path; None: the suite's, else zoo.yaml ``datasets.<name>.evaluator``) and the
+    #: weights file of one that reads one.
+    evaluator: str | None = None
+    evaluator_weights: str | None = None
     steps: int | None = None
     minutes: float | None = None
     seeds: int | None = None
@@ -71,11 +79,25 @@ class Plan:
     eval_every: int
     overrides: list[str]
     fid_targets: list[float] = field(default_factory=list)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    data_root: str | None = None
+    evaluator: str | None = None
+    evaluator_weights: str | None = None
+
+    def data_spec(self) -> DataSpec:
+        """The data every model trains on and is scored against."""
+        return DataSpec(self.dataset, dict(self.dataset_options), self.data_root)
+
+    def scoring(self) -> dict[str, Any]:
+        """The evaluator arguments of :func:`ganzoo.metrics.evaluate` for this plan."""
+        return {"evaluator": self.evaluator,
+                "evaluator_options": {"weights": self.evaluator_weights} if self.evaluator_weights else None}
 
     def key(self, model: str, seed: int, zoo: Zoo) -> str:
         """A hash of everything that decides one model's result (its settings, the budget, the protocol)."""
         blob = json.dumps({"model": model, "hparams": zoo.model_hparams(model), "train": zoo.section("train"),
-                           "dataset": self.dataset, "steps": self.steps, "minutes": self.minutes, "seed": seed,
+                           "data": self.data_spec().record(), "evaluator": self.evaluator,
+                           "datasets": zoo.section("datasets"), "steps": self.steps, "minutes": self.minutes, "seed": seed,
                            "n_eval": self.n_eval, "eval_every": self.eval_every, "metrics": zoo.section("metrics")},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -89,8 +111,7 @@ def resolve_plan(opts: BenchOptions, zoo: Zoo) -> Plan:
     if suite_name not in suites:
         raise ConfigError(f"unknown bench suite {suite_name!r}; suites in {zoo.source}: "
                           f"{', '.join(suites) or '(none)'} (add one under bench.suites)")
-    suite = {"models": [], "dataset": "mnist-embedded", "steps": 0, "minutes": 0.0, "seeds": 1, "n_eval": 0,
-             "eval_every": 0, "set": [], "fid_targets": [], **suites[suite_name]}
+    suite = {**bench_suite_defaults(), **suites[suite_name]}
     if opts.all:
         models = host().names("models")
     else:
@@ -112,8 +133,8 @@ def resolve_plan(opts: BenchOptions, zoo: Zoo) -> Plan:
         steps = zoo.section("train")["steps"]
     for name, value in (("--steps", steps), ("--minutes", minutes), ("--seeds", opts.seeds),
                         ("--n-eval", opts.n_eval), ("--eval-every", opts.eval_every)):
-        if value is not None and (value < 0 or (value == 0 and name in ("--steps", "--minutes", "--seeds"))):
-            raise ConfigError(f"{name} {value}: must be positive")
+        if value is not None and (not value >= 0 or (value == 0 and name in ("--steps", "--minutes", "--seeds"))):
+            raise ConfigError(f"{name} {value:g}: must be positive")
     n_eval = opts.n_eval or suite["n_eval"] or zoo.section("metrics")["n_eval"]
     targets = [float(t) for t in (opts.fid_targets if opts.fid_targets is not None else suite["fid_targets"])]
     if any(not math.isfinite(t) or t <= 0 for t in targets):
@@ -123,9 +144,18 @@ def resolve_plan(opts: BenchOptions, zoo: Zoo) -> Plan:
         if opts.fid_targets:
             raise ConfigError("--fid-target needs the FID curve: add --eval-every N")
         targets = []  # the suite's targets, with the curve switched off: nothing to measure them on
-    return Plan(models=models, dataset=opts.dataset or suite["dataset"], steps=steps, minutes=minutes,
+    recorded = DataSpec.create(suite["dataset"], suite["dataset_options"], suite["data_root"] or None)
+    data = recorded.override(opts.dataset, opts.dataset_options, opts.data_root)
+    return Plan(models=models, dataset=data.name, steps=steps, minutes=minutes,
                 seeds=opts.seeds or suite["seeds"], n_eval=int(n_eval), eval_every=eval_every,
-                overrides=[*suite["set"], *opts.overrides], fid_targets=sorted(set(targets), reverse=True))
+                overrides=[*suite["set"], *opts.overrides], fid_targets=sorted(set(targets), reverse=True),
+                dataset_options=data.options, data_root=data.root,
+                evaluator=opts.evaluator or suite["evaluator"] or None, evaluator_weights=opts.evaluator_weights)
+
+
+def bench_suite_defaults() -> dict[str, Any]:
+    """The settings of a suite that zoo.yaml leaves out (its schema's defaults; no FID targets)."""
+    return {**defaults_of(SECTIONS["bench"]["suites"].schema), "fid_targets": []}
 
 
 def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
@@ -134,6 +164,8 @@ def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
     plan = resolve_plan(opts, zoo)
     zoo = zoo.with_overrides(plan.overrides)
     device = resolve_device(opts.device)
+    # Everything scoring needs is checked before any training: the data, the evaluator, its reading of the images.
+    prepare_scoring(plan.data_spec(), zoo=zoo, device=device, **plan.scoring())
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     bench_key = hashlib.sha256(json.dumps(asdict(plan), sort_keys=True).encode()).hexdigest()[:16]
@@ -173,12 +205,14 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
     curve_n = min(plan.n_eval, 2000)
 
     def score_along(step: int, net: Any) -> None:
-        s = evaluate(net, dataset=plan.dataset, n=curve_n, seed=seed, device=str(device))
+        s = evaluate(net, dataset=plan.data_spec(), n=curve_n, seed=seed, device=str(device), zoo=zoo,
+                     **plan.scoring())
         curve[:] = [p for p in curve if p["step"] < step] + [{"step": step, "fid": s["fid"]}]
         write_json(run_dir / CURVE_FILE, {"points": curve})
 
     summary = harness.train(harness.TrainOptions(
-        model=model, dataset=plan.dataset, steps=plan.steps, max_seconds=plan.minutes * 60 if plan.minutes else None,
+        model=model, dataset=plan.dataset, dataset_options=plan.dataset_options, data_root=plan.data_root,
+        steps=plan.steps, max_seconds=plan.minutes * 60 if plan.minutes else None,
         seed=seed, out=str(run_dir), resume=resume, overwrite=not resume, device=str(device), config=opts.config,
         overrides=list(plan.overrides) + list(opts.overrides),
         callback=score_along if plan.eval_every else None, callback_every=plan.eval_every), quiet=True,
@@ -186,7 +220,8 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
     net, _ = load_model(summary.checkpoint, device=str(device))
     progress.console.print(f"[dim]{model} seed {seed}: scoring {plan.n_eval} samples…[/]")
     t0 = time.perf_counter()
-    scores = evaluate(net, dataset=plan.dataset, n=plan.n_eval, seed=seed, device=str(device))
+    scores = evaluate(net, dataset=plan.data_spec(), n=plan.n_eval, seed=seed, device=str(device), zoo=zoo,
+                      **plan.scoring())
     shares = scores.get("class_distribution") or []
     run = {
         "model": model, "seed": seed, "key": key, "run_dir": str(run_dir),
@@ -244,7 +279,7 @@ def aggregate(plan: Plan, runs: list[dict[str, Any]], environment: dict[str, Any
     protocol.pop("seed", None)
     protocol.pop("generator", None)  # per model (its row): a moving average or the trained weights
     return {
-        "dataset": plan.dataset,
+        "dataset": plan.data_spec().describe(),
         "budget": {"steps": plan.steps, "minutes": plan.minutes, "seeds": plan.seeds},
         "fid_targets": plan.fid_targets,
         "protocol": {**protocol, "n_eval": plan.n_eval, "seeds": list(range(plan.seeds)),

@@ -6,7 +6,8 @@ import json
 
 from ganzoo.bench import BenchOptions, run_bench
 from ganzoo.bench.report import leaderboard
-from ganzoo.console import console
+from ganzoo.commands.dataflags import add_data_flags, data_options
+from ganzoo.console import console, err_console
 
 __all__ = ["add_parser", "run"]
 
@@ -20,13 +21,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("models", nargs="*", metavar="MODEL", help="models to compare (see 'ganzoo list')")
     p.add_argument("--all", action="store_true", help="every registered model")
     p.add_argument("--suite", help="a suite from zoo.yaml's bench.suites (default: bench.suite)")
-    p.add_argument("--dataset", help="data set (default: the suite's)")
+    add_data_flags(p, "data set (default: the suite's)")
+    p.add_argument("--evaluator", help="evaluator name or .pt path (default: the suite's, else zoo.yaml "
+                                       "datasets.<name>.evaluator; see 'ganzoo evaluator list')")
+    p.add_argument("--evaluator-weights", metavar="PATH",
+                   help="weights file of an evaluator that reads one (see 'ganzoo evaluator list')")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="training steps per model")
     budget.add_argument("--minutes", type=float, help="training minutes per model")
     p.add_argument("--seeds", type=int, help="repeat with K seeds and report mean ± std")
     p.add_argument("--n-eval", type=int, help="generated samples scored per model")
-    p.add_argument("--eval-every", type=int, help="score a small FID every N steps for the curve (0: off)")
+    p.add_argument("--eval-every", type=int, help="score a small FID every N steps for the curve (0: off; "
+                                                  "default: the suite's eval_every, 0 unless zoo.yaml sets one)")
     p.add_argument("--fid-target", dest="fid_targets", type=float, action="append", metavar="FID",
                    help="time to quality: report the first step whose FID is at or below FID (repeatable; "
                         "default: the suite's fid_targets; needs --eval-every)")
@@ -43,11 +49,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the leaderboard."""
-    opts = BenchOptions(models=args.models, all=args.all, suite=args.suite, dataset=args.dataset, steps=args.steps,
+    opts = BenchOptions(models=args.models, all=args.all, suite=args.suite, dataset=args.dataset,
+                        dataset_options=data_options(args.data_option), data_root=args.data_root,
+                        evaluator=args.evaluator, evaluator_weights=args.evaluator_weights, steps=args.steps,
                         minutes=args.minutes, seeds=args.seeds, n_eval=args.n_eval, eval_every=args.eval_every,
                         out=args.out, reuse=args.reuse, fid_targets=args.fid_targets, device=args.device,
                         config=args.config, overrides=args.overrides, quiet=args.quiet or args.json)
-    results = run_bench(opts, console=console)
+    results = run_bench(opts, console=err_console if args.json else console)  # --json: stdout holds only JSON
     if args.json:
         print(json.dumps(results, indent=2, default=str))
     else:

@@ -12,8 +12,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ganzoo.checkpoint import load_model
+from ganzoo.commands.dataflags import add_data_flags, data_spec
 from ganzoo.config import load_zoo
 from ganzoo.console import console, err_console
+from ganzoo.data import DataSpec
 from ganzoo.environment import resolve_device
 from ganzoo.errors import ConfigError
 from ganzoo.metrics import evaluate
@@ -45,8 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, help="generated samples (default: zoo.yaml metrics.n_eval)")
     p.add_argument("--evaluator", help="evaluator name or .pt path (default: the data set's; see "
                                        "'ganzoo evaluator list')")
-    p.add_argument("--dataset", help="real data to compare with (default: the run's)")
-    p.add_argument("--seed", type=int, help="sampling seed (default: zoo.yaml metrics.seed)")
+    add_data_flags(p, "real data to compare with (default: the data set the run was trained on, with its options "
+                      "and folder)")
+    p.add_argument("--seed", type=int, help="sampling seed, 0 to 2**63-1 (default: zoo.yaml metrics.seed)")
     p.add_argument("--batch-size", type=int, help="images per batch (default: zoo.yaml metrics.batch_size)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--evaluator-weights", "--inception-weights", dest="weights", metavar="PATH",
@@ -63,11 +66,13 @@ def run_eval(args: argparse.Namespace) -> int:
     for flag, value in (("--n", args.n), ("--batch-size", args.batch_size)):
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} {value}: must be a positive number")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise ConfigError(f"--seed {args.seed}: must be an integer from 0 to 2**63-1")
     zoo = load_zoo(args.config)
     device = resolve_device(args.device)
     model, meta = load_model(args.run, device=str(device))
     model.use_ema = not args.raw
-    dataset = args.dataset or meta.get("dataset") or "mnist-embedded"
+    dataset = data_spec(args, recorded=DataSpec.from_record(meta.get("config") or {}))
     seed = args.seed if args.seed is not None else zoo.section("metrics")["seed"]
     progress = None
     if not args.json:

@@ -6,7 +6,9 @@ import json
 
 from rich.table import Table
 
+from ganzoo.commands.dataflags import data_options
 from ganzoo.console import console, err_console
+from ganzoo.data import DataSpec
 from ganzoo.environment import resolve_device
 from ganzoo.errors import ConfigError
 from ganzoo.metrics import list_evaluators
@@ -31,18 +33,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "fit", help="train a classifier evaluator on a labelled data set and save it with its SHA-256",
         description="Train the small CNN evaluator on DATASET (stratified hold-out for its accuracy). It is saved "
                     "in ganzoo's cache as NAME (default DATASET-cnn): use it with 'ganzoo eval RUN --evaluator NAME' "
-                    "or set datasets.DATASET.evaluator: NAME in zoo.yaml.")
+                    "and 'ganzoo bench ... --evaluator NAME', or set datasets.DATASET.evaluator: NAME in a zoo file "
+                    "(--config).")
     q.add_argument("dataset", metavar="DATASET", help="a labelled data set ('ganzoo datasets')")
     q.add_argument("--name", help="evaluator name (default: DATASET-cnn)")
     q.add_argument("--out", help="write to this .pt path instead of the cache (use it by path)")
     q.add_argument("--epochs", type=int, default=12)
-    q.add_argument("--holdout", type=int, default=1000, help="images held out for the accuracy (default 1000)")
+    q.add_argument("--holdout", type=int, default=0,
+                   help="images held out for the accuracy (default: a fifth of the data set, at most 1000)")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--batch-size", type=int, default=64)
     q.add_argument("--hflip", action="store_true", help="augment with horizontal flips (photos, not digits)")
     q.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: deterministic, robust)")
     q.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    q.add_argument("--root", help="data folder (default: $GANZOO_DATA or the cache)")
+    q.add_argument("--data-root", "--root", dest="data_root", metavar="DIR",
+                   help="folder the data set reads, as in 'ganzoo train' (default: $GANZOO_DATA or the cache)")
+    q.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a data set loader option, as in 'ganzoo train' (e.g. image_size=32)")
     q.add_argument("--download", action="store_true", help="let the data set download itself if missing")
     q.add_argument("--json", action="store_true", help="print the saved record as JSON")
     q.set_defaults(func=run_fit)
@@ -66,16 +73,19 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Train, save and report a classifier evaluator."""
-    for flag, value in (("--epochs", args.epochs), ("--holdout", args.holdout), ("--batch-size", args.batch_size),
-                        ("--threads", args.threads)):
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--threads", args.threads)):
         if value <= 0:
             raise ConfigError(f"{flag} {value}: must be a positive number")
+    if args.holdout < 0:
+        raise ConfigError(f"--holdout {args.holdout}: must be positive (or 0 for a fifth of the data set)")
+    if not 0 <= args.seed < 2**63:
+        raise ConfigError(f"--seed {args.seed}: must be an integer from 0 to 2**63-1")
+    spec = DataSpec.create(args.dataset, data_options(args.data_option), args.data_root)
     device = resolve_device(args.device)
     cfg = FitConfig(holdout=args.holdout, epochs=args.epochs, batch_size=args.batch_size, hflip=args.hflip,
                     seed=args.seed, threads=args.threads, device=str(device))
     log = None if args.json else (lambda msg: err_console.print(f"[dim]{msg}[/]", highlight=False))
-    record = fit_evaluator(args.dataset, name=args.name, out=args.out, config=cfg, root=args.root,
-                           download=args.download, log=log)
+    record = fit_evaluator(spec, name=args.name, out=args.out, config=cfg, download=args.download, log=log)
     if args.json:
         print(json.dumps(record, indent=2))
         return 0
@@ -83,6 +93,7 @@ def run_fit(args: argparse.Namespace) -> int:
                   f"{record['heldout_count']} images of {record['dataset']}", highlight=False)
     console.print(f"saved {record['path']}\nSHA-256 {record['sha256']}", highlight=False)
     use = record["path"] if args.out else record["name"]
-    console.print(f"use it: ganzoo eval RUN_DIR --evaluator {use}  (or datasets.{args.dataset}.evaluator: {use} "
-                  "in zoo.yaml)", highlight=False)
+    console.print(f"use it: ganzoo eval RUN_DIR --evaluator {use}, ganzoo bench ... --evaluator {use}, or for both "
+                  f"a zoo file (--config) holding datasets: {{{args.dataset}: {{evaluator: {use}}}}}", highlight=False,
+                  soft_wrap=True)
     return 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["add_parser", "data_options", "run"]
+from ganzoo.commands.dataflags import add_data_flags, data_options
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "metrics.jsonl and samples/. Ctrl-C writes a checkpoint; --resume continues from the newest "
                     "good one. Several GPUs or nodes: torchrun --nproc_per_node=N -m ganzoo train NAME ...")
     p.add_argument("model", metavar="NAME", help="a registered model ('ganzoo list')")
-    p.add_argument("--dataset", help="data set ('ganzoo datasets'; default: zoo.yaml train.dataset)")
+    add_data_flags(p, "data set ('ganzoo datasets'; default: zoo.yaml train.dataset)")
     p.add_argument("--steps", type=int, help="training steps (default: zoo.yaml train.steps)")
     p.add_argument("--batch-size", type=int, help="global batch size (default: the model's batch_size)")
     p.add_argument("--seed", type=int, help="random seed (default: zoo.yaml train.seed)")
@@ -31,9 +33,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="mixed precision of this type (implies --amp; bf16 needs no scaler)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the networks (the first step compiles: its time is reported apart)")
-    p.add_argument("--data-root", help="folder of the full data sets (default: $GANZOO_DATA or the cache)")
-    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a data set loader option, e.g. attribute=Blond_Hair for celeba (see 'ganzoo datasets')")
     p.add_argument("--download", action="store_true", help="download the data set if it is missing")
     p.add_argument("--minutes", type=float, help="stop after this much training time (over resumes too)")
     p.add_argument("--config", help="zoo file (default: the zoo's zoo.yaml)")
@@ -41,17 +40,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override one config value, e.g. --set dcgan.lr_g=1e-4 or --set train.sample_every=100")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no messages (scripts)")
     p.set_defaults(func=run)
-
-
-def data_options(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings (values read as YAML scalars or lists) as a dict of loader options."""
-    from ganzoo.config import parse_set
-
-    out: dict[str, Any] = {}
-    for item in items:
-        path, value = parse_set(item)
-        out[".".join(path)] = value
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

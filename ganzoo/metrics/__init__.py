@@ -18,9 +18,11 @@ from ganzoo.metrics.evaluators import Evaluator
 from ganzoo.metrics.lookup import list_evaluators, load_evaluator
 from ganzoo.metrics.frechet import frechet_distance
 from ganzoo.metrics.manifold import prdc_scores
-from ganzoo.metrics.scores import Scorer, dataset_evaluator, evaluate, extract, real_statistics, score_images
+from ganzoo.metrics.scores import (Scorer, dataset_evaluator, evaluate, extract, prepare_scoring, real_statistics,
+                                   score_images)
 
 __all__ = [
     "Evaluator", "EvaluatorError", "MetricsError", "RealStats", "Scorer", "dataset_evaluator", "evaluate", "extract",
-    "frechet_distance", "list_evaluators", "load_evaluator", "prdc_scores", "real_statistics", "score_images",
+    "frechet_distance", "list_evaluators", "load_evaluator", "prdc_scores", "prepare_scoring", "real_statistics",
+    "score_images",
 ]

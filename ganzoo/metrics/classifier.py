@@ -1,6 +1,7 @@
 """Classifier evaluators: a small CNN trained on a labelled data set, its deterministic training and its file."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -14,15 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo.data import ImageData, cache_dir, load_dataset
+from ganzoo.data import DataSpec, ImageData, cache_dir
 from ganzoo.files import atomic_write
 from ganzoo.metrics.errors import EvaluatorError, MetricsError
 from ganzoo.metrics.evaluators import Evaluator, sha256_file
 from ganzoo.registry import host
 
 __all__ = [
-    "FORMAT", "ClassifierEvaluator", "ClassifierNet", "FitConfig", "accuracy", "fit_classifier", "fit_evaluator",
-    "load_classifier", "load_labelled_data", "save_classifier", "scale_input", "stratified_split",
+    "FORMAT", "ClassifierEvaluator", "ClassifierNet", "FitConfig", "accuracy", "default_holdout", "fit_classifier",
+    "fit_evaluator", "load_classifier", "load_labelled_data", "save_classifier", "scale_input", "stratified_split",
 ]
 
 #: The ``format`` field of a classifier evaluator file.
@@ -63,7 +64,8 @@ def scale_input(images: torch.Tensor) -> torch.Tensor:
 class FitConfig:
     """How a classifier evaluator is trained (every field is recorded in the saved file)."""
 
-    holdout: int = 1000
+    #: Images held out for the accuracy; 0: a fifth of the data set, at most 1,000 (:func:`default_holdout`).
+    holdout: int = 0
     epochs: int = 12
     batch_size: int = 64
     lr: float = 3e-3
@@ -79,12 +81,19 @@ class FitConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def default_holdout(n: int) -> int:
+    """The hold-out of a data set of ``n`` images when none is given: a fifth of them, at most 1,000."""
+    return max(1, min(1000, n // 5))
+
+
 def stratified_split(labels: torch.Tensor, holdout: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (train, held-out): about ``holdout`` images held out, each class in proportion, drawn with ``seed``."""
     labels = labels.cpu()
     n = labels.numel()
+    holdout = holdout or default_holdout(n)
     if not 0 < holdout < n:
-        raise MetricsError(f"holdout {holdout}: must be between 1 and {n - 1} (the data set has {n} images)")
+        raise MetricsError(f"--holdout {holdout}: must be between 1 and {n - 1} (the data set has {n} images; "
+                           f"leave it out for {default_holdout(n)}, a fifth of them)")
     g = torch.Generator().manual_seed(seed)
     train, test = [], []
     for c in torch.unique(labels).tolist():
@@ -267,9 +276,12 @@ def load_classifier(path: str | os.PathLike, *, expected_sha256: str | None = No
                                num_classes=arch["num_classes"], sha256=digest, record=blob.get("record") or {})
 
 
-def load_labelled_data(dataset: str, root: str | os.PathLike | None = None, download: bool = False) -> ImageData:
-    """A registered data set as :class:`ganzoo.data.ImageData` (``download`` only when asked)."""
-    return load_dataset(dataset, root=root, download=download)
+def load_labelled_data(dataset: "str | DataSpec", root: str | os.PathLike | None = None,
+                       download: bool = False) -> ImageData:
+    """A registered data set (a name, or a :class:`ganzoo.data.DataSpec` with options) as images (``download``
+    only when asked)."""
+    spec = dataset if isinstance(dataset, DataSpec) else DataSpec.create(dataset, root=root)
+    return spec.load(download=download)
 
 
 def fitted_dir() -> Path:
@@ -293,7 +305,7 @@ def fitted_evaluators() -> dict[str, dict[str, Any]]:
     return out
 
 
-def fit_evaluator(dataset: str, *, name: str | None = None, out: str | os.PathLike | None = None,
+def fit_evaluator(dataset: "str | DataSpec", *, name: str | None = None, out: str | os.PathLike | None = None,
                   config: FitConfig | None = None, root: str | os.PathLike | None = None, download: bool = False,
                   log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train a classifier evaluator on a labelled data set and save it (weights + ``.json`` record with its SHA-256).
@@ -301,16 +313,18 @@ def fit_evaluator(dataset: str, *, name: str | None = None, out: str | os.PathLi
     Saved as ``<cache>/evaluators/<name>.pt`` (usable by name) unless ``out`` gives a path (usable by path).
     Returns the record: name, path, sha256, dataset, held-out accuracy and the training configuration.
     """
-    name = name or f"{dataset}-cnn"
+    spec = dataset if isinstance(dataset, DataSpec) else DataSpec.create(dataset, root=root)
+    name = name or f"{spec.name}-cnn"
     if name in host().table("evaluators"):
         raise MetricsError(f"evaluator name {name!r} is taken by a registered evaluator; pass another with --name")
-    data = load_labelled_data(dataset, root, download)
+    data = spec.load(download=download)
     if data.num_classes < 2:
-        raise MetricsError(f"data set {dataset!r} has {data.num_classes} class(es); a classifier evaluator needs "
+        raise MetricsError(f"data set {spec.describe()} has {data.num_classes} class(es); a classifier evaluator needs "
                            "labels of at least 2 classes (score unlabelled data with a registered evaluator: 'ganzoo "
                            "evaluator list')")
-    cfg = config or FitConfig()
-    cfg.extra = {**cfg.extra, "dataset": data.name, "command": f"ganzoo evaluator fit {dataset}"}
+    cfg = dataclasses.replace(config or FitConfig())
+    cfg.holdout = cfg.holdout or default_holdout(len(data))
+    cfg.extra = {**cfg.extra, "dataset": spec.describe(), "command": f"ganzoo evaluator fit {spec.name}"}
     net, record = fit_classifier(data.images, data.labels, data.num_classes, cfg, log=log)
     path = Path(out) if out else fitted_dir() / f"{name}.pt"
     digest = save_classifier(path, net.cpu(), image_shape=data.image_shape, num_classes=data.num_classes,

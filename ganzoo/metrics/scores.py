@@ -17,11 +17,10 @@ from typing import Any, Iterator
 import torch
 
 from ganzoo.config import Zoo, load_zoo
-from ganzoo.data import ImageData, to_uint8
+from ganzoo.data import DataSpec, ImageData, to_uint8
 from ganzoo.environment import resolve_device
 from ganzoo.guard import checked_sample
 from ganzoo.metrics.cache import RealStats, load_stats, save_stats, stats_key
-from ganzoo.metrics.classifier import load_labelled_data
 from ganzoo.metrics.errors import MetricsError
 from ganzoo.metrics.evaluators import Evaluator, check_images
 from ganzoo.metrics.frechet import frechet_distance
@@ -31,7 +30,7 @@ from ganzoo.metrics.manifold import prdc_protocol, prdc_scores, prdc_subset_size
 
 __all__ = [
     "FAKE_INPUT", "Scorer", "balanced_labels", "dataset_evaluator", "evaluate", "extract",
-    "fingerprint", "load_real_data", "real_statistics", "score_images",
+    "fingerprint", "load_real_data", "prepare_scoring", "real_statistics", "score_images",
 ]
 #: How generated images reach the evaluator (stated in every protocol).
 FAKE_INPUT = "generated [-1, 1] images quantised to uint8 [0, 255] like a saved PNG (ganzoo.data.to_uint8)"
@@ -205,9 +204,11 @@ def fingerprint(images: torch.Tensor, labels: torch.Tensor | None) -> str:
     return h.hexdigest()
 
 
-def load_real_data(dataset: str) -> ImageData:
-    """The real images of ``dataset`` as :class:`ganzoo.data.ImageData` (never downloads)."""
-    return load_labelled_data(dataset)
+def load_real_data(dataset: "str | DataSpec | ImageData") -> ImageData:
+    """The real images of ``dataset`` (a name, a :class:`ganzoo.data.DataSpec` or the images); never downloads."""
+    if isinstance(dataset, ImageData):
+        return dataset
+    return (dataset if isinstance(dataset, DataSpec) else DataSpec.create(str(dataset))).load()
 
 
 def real_statistics(evaluator: Evaluator, data: Any, *, n_real: int = 0, batch_size: int = 500,
@@ -217,8 +218,7 @@ def real_statistics(evaluator: Evaluator, data: Any, *, n_real: int = 0, batch_s
 
     ``n_real`` > 0 scores a seeded random subset of that size (seed 0) instead of every image.
     """
-    if isinstance(data, str):
-        data = load_real_data(data)
+    data = load_real_data(data)
     images, labels = data.images, data.labels
     evaluator.check_image_shape(tuple(images.shape[1:]))
     total = len(images)
@@ -313,14 +313,43 @@ def balanced_labels(n: int, num_classes: int, seed: int) -> torch.Tensor:
     return labels[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
 
 
-def evaluate(model: Any, *, dataset: str = "mnist-embedded", evaluator: "str | Evaluator | None" = None,
-             n: int | None = None, seed: int = 0, batch_size: int | None = None, device: str = "cpu",
-             cache_dir: Any = None, progress: Any = None, zoo: Any = None,
-             evaluator_options: dict[str, Any] | None = None) -> dict[str, Any]:
+def prepare_scoring(dataset: "str | DataSpec | ImageData", *, evaluator: "str | Evaluator | None" = None,
+                    zoo: Any = None, device: str | torch.device = "cpu", batch_size: int | None = None,
+                    cache_dir: Any = None, progress: Any = None, evaluator_options: dict[str, Any] | None = None,
+                    image_shape: tuple[int, ...] | None = None, num_classes: int | None = None
+                    ) -> tuple[Evaluator, RealStats]:
+    """The evaluator and the real statistics that scores of ``dataset`` use, with every check made before any
+    sampling: the data set loads, the evaluator loads and reads these images, and (when given) a model's
+    ``image_shape`` and ``num_classes`` match the data. ``ganzoo bench`` calls it before it trains."""
+    cfg = _settings(zoo)
+    data = load_real_data(dataset)
+    what = dataset.describe() if isinstance(dataset, DataSpec) else data.name
+    if image_shape is not None and tuple(image_shape) != data.image_shape:
+        raise MetricsError(f"the model makes {'×'.join(map(str, image_shape))} images but data set {what} holds "
+                           f"{'×'.join(map(str, data.image_shape))}; score it against the data it was trained on "
+                           "(--dataset, --data-option, --data-root)")
+    if num_classes is not None and int(num_classes) != data.num_classes:
+        raise MetricsError(f"the model has {num_classes} classes but data set {what} has {data.num_classes}; score "
+                           "it against the data it was trained on (--dataset, --data-option, --data-root)")
+    name = evaluator if evaluator is not None else dataset_evaluator(data.name, zoo)
+    dev = resolve_device(device)
+    ev = load_evaluator(name, **(evaluator_options or {})).to(dev)
+    ev.check_image_shape(data.image_shape)
+    real = real_statistics(ev, data, n_real=int(cfg.get("n_real") or 0), batch_size=int(batch_size or
+                           cfg["batch_size"]), device=dev, cache_dir=cache_dir, progress=progress)
+    real.info["dataset"] = what
+    return ev, real
+
+
+def evaluate(model: Any, *, dataset: "str | DataSpec | ImageData" = "mnist-embedded",
+             evaluator: "str | Evaluator | None" = None, n: int | None = None, seed: int = 0,
+             batch_size: int | None = None, device: str = "cpu", cache_dir: Any = None, progress: Any = None,
+             zoo: Any = None, evaluator_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Score ``model``'s samples: fid, inception_score(_std), kid(_std), precision, recall, density, coverage,
     class_distribution, and for conditional models class_accuracy and intra_fid — plus the ``protocol`` they were
     measured with.
 
+    ``dataset``: a registered name, a :class:`ganzoo.data.DataSpec` (name, loader options, folder) or the images.
     ``evaluator`` None → zoo.yaml ``datasets.<dataset>.evaluator``; ``n`` None → zoo.yaml ``metrics.n_eval``.
     ``evaluator_options`` go to a registered evaluator's factory (e.g. ``{"weights": path}`` for one that reads
     a weights file).
@@ -335,26 +364,17 @@ def evaluate(model: Any, *, dataset: str = "mnist-embedded", evaluator: "str | E
                          evaluator_options or {})
 
 
-def _evaluate(model: Any, dataset: str, evaluator: Any, n: int | None, seed: int, batch_size: int | None,
+def _evaluate(model: Any, dataset: Any, evaluator: Any, n: int | None, seed: int, batch_size: int | None,
               dev: torch.device, cache_dir: Any, progress: Any, zoo: Any, options: dict[str, Any]
               ) -> dict[str, Any]:
     cfg = _settings(zoo)
     n = int(cfg["n_eval"] if n is None else n)
     bs = int(batch_size or cfg["batch_size"])
-    name = evaluator if evaluator is not None else dataset_evaluator(dataset, zoo)
-    ev = load_evaluator(name, **options).to(dev)
-    image_shape = tuple(int(s) for s in model.image_shape)
-    ev.check_image_shape(image_shape)
-    real = real_statistics(ev, dataset, n_real=int(cfg.get("n_real") or 0), batch_size=bs, device=dev,
-                           cache_dir=cache_dir, progress=progress)
-    if tuple(real.info["image_shape"]) != image_shape:
-        raise MetricsError(f"the model makes {'×'.join(map(str, image_shape))} images but data set {dataset!r} holds "
-                           f"{'×'.join(map(str, real.info['image_shape']))}; score it against the data it was "
-                           "trained on (--dataset)")
     conditional = bool(getattr(model, "conditional", False))
-    if conditional and int(model.num_classes) != int(real.info["num_classes"]):
-        raise MetricsError(f"the model has {model.num_classes} classes but data set {dataset!r} has "
-                           f"{real.info['num_classes']}; score it against the data it was trained on (--dataset)")
+    ev, real = prepare_scoring(dataset, evaluator=evaluator, zoo=zoo, device=dev, batch_size=bs, cache_dir=cache_dir,
+                               progress=progress, evaluator_options=options,
+                               image_shape=tuple(int(s) for s in model.image_shape),
+                               num_classes=int(model.num_classes) if conditional else None)
     scorer = _scorer(ev, real, n, seed, dev, cfg)
     labels = balanced_labels(n, int(model.num_classes), seed) if conditional else None
     model_device = getattr(model, "device", torch.device("cpu"))

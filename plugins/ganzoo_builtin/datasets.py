@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import torch
 
-from ganzoo import hookimpl
+from ganzoo import hookimpl, imagefiles
 from ganzoo.data import ImageData, cached_images, embedded_mnist, file_fingerprint, missing_files_error
 from ganzoo.errors import DataError
 
@@ -69,11 +69,12 @@ def load_celeba(root: Path, download: bool = False, split: str = "train", attrib
     """torchvision CelebA (aligned faces) resized and centre-cropped to ``image_size``, labelled 0/1 by ``attribute``.
 
     The first load decodes every image and caches the result as a uint8 tensor file (minutes for the full set).
+    ``image_size`` is at most ``ganzoo.imagefiles.MAX_IMAGE_SIZE``.
     """
     from torchvision.datasets import CelebA
 
     split = _split("celeba", split, ("train", "valid", "test", "all"))
-    size = _positive_int("celeba", "image_size", image_size)
+    size = imagefiles.check_image_size("celeba", image_size)
     folder = Path(root) / CelebA.base_folder
     needed = [f for _, _, f in CelebA.file_list if not f.endswith(".zip")] + ["img_align_celeba/"]
     if not download:
@@ -87,9 +88,9 @@ def load_celeba(root: Path, download: bool = False, split: str = "train", attrib
     labels = ds.attr[:, names.index(attribute)].long()
     files = [folder / "img_align_celeba" / f for f in ds.filename]
     key = {"files": len(files), "lists": file_fingerprint(folder / f for f in needed[:-1]), "split": split,
-           "size": size}
+           "size": size, "decoder": imagefiles.DECODER_VERSION}
     pixels = cached_images("celeba", key, lambda: ImageData(
-        "celeba", _decode_all(files, 3, size), torch.zeros(len(files), dtype=torch.long), 1))
+        "celeba", _decode_all("celeba", files, 3, size), torch.zeros(len(files), dtype=torch.long), 1))
     return ImageData("celeba", pixels.images, labels, 2, [f"not {attribute}", attribute])
 
 
@@ -97,8 +98,9 @@ def load_imagefolder(root: Path, download: bool = False, path: str | None = None
                      channels: int = 3) -> ImageData:
     """Images in ``path`` (else ``root``), one sub-folder per class, as ``channels`` (1 or 3) × size × size.
 
-    ``image_size`` > 0 resizes the shorter side and centre-crops; 0 keeps the images' own size (all must match).
-    Decoded once and cached (keyed by the files' names, sizes and modification times).
+    ``image_size`` > 0 (at most ``ganzoo.imagefiles.MAX_IMAGE_SIZE``) centre-crops to a square and resizes; 0 keeps
+    the images' own size (all must match). Files are read by ``ganzoo.imagefiles.read_image``. Decoded once and
+    cached (keyed by the files' names, sizes and modification times, and the decoder's version).
     """
     from torchvision.datasets import ImageFolder
 
@@ -108,7 +110,7 @@ def load_imagefolder(root: Path, download: bool = False, path: str | None = None
                         "--data-root DIR (or --data-option path=DIR) with one sub-folder per class")
     if channels not in (1, 3):
         raise DataError(f"imagefolder: channels={channels!r}; use 1 (grey) or 3 (RGB)")
-    size = _positive_int("imagefolder", "image_size", image_size, allow_zero=True)
+    size = imagefiles.check_image_size("imagefolder", image_size, allow_zero=True)
     if not folder.is_dir():
         raise DataError(f"imagefolder: folder {folder} does not exist; pass --data-root DIR (or --data-option "
                         "path=DIR) with one sub-folder of images per class")
@@ -119,9 +121,10 @@ def load_imagefolder(root: Path, download: bool = False, path: str | None = None
                         "of each class in their own sub-folder (DIR/cats/1.png, DIR/dogs/2.png)") from None
     files = [Path(p) for p, _ in ds.samples]
     labels = torch.as_tensor([t for _, t in ds.samples], dtype=torch.long)
-    key = {"files": file_fingerprint(files), "channels": channels, "size": size}
+    key = {"files": file_fingerprint(files), "channels": channels, "size": size,
+           "decoder": imagefiles.DECODER_VERSION}
     pixels = cached_images("imagefolder", key, lambda: ImageData(
-        "imagefolder", _decode_all(files, channels, size), labels, len(ds.classes)))
+        "imagefolder", _decode_all("imagefolder", files, channels, size), labels, len(ds.classes)))
     return ImageData("imagefolder", pixels.images, labels, len(ds.classes), list(ds.classes))
 
 
@@ -139,12 +142,6 @@ def _split(name: str, split: str, allowed: tuple[str, ...]) -> str:
     if split not in allowed:
         raise DataError(f"{name}: split={split!r} is not one of {', '.join(allowed)}")
     return split
-
-
-def _positive_int(name: str, key: str, value: Any, allow_zero: bool = False) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < (0 if allow_zero else 1):
-        raise DataError(f"{name}: {key}={value!r} must be a {'non-negative' if allow_zero else 'positive'} integer")
-    return value
 
 
 def _require(name: str, folder: Path, files: list[str], root: Path) -> None:
@@ -166,28 +163,46 @@ def _torchvision(name: str, folder: Path, build: Callable[[], Any], download: bo
                         "files and pass --download, or copy intact ones there") from None
 
 
-def _decode_all(files: list[Path], channels: int, size: int) -> torch.Tensor:
-    """Decode image files to one uint8 tensor (N, channels, H, W), resized/centre-cropped to ``size`` when > 0."""
+def _decode_all(name: str, files: list[Path], channels: int, size: int) -> torch.Tensor:
+    """Decode image files to one uint8 tensor (N, channels, H, W), cropped and resized to ``size`` when > 0.
+
+    Every file's header is checked and the total size bounded before the tensor is allocated.
+    """
     if not files:
-        raise DataError("no image files to decode")
+        raise DataError(f"{name}: no image files to decode")
+    shape = _planned_shape(name, files, channels, size)
+    out = torch.empty((len(files), *shape), dtype=torch.uint8)
+
+    def fill(i: int) -> None:
+        out[i] = _decode(files[i], channels, size, shape)
+
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        images = list(pool.map(lambda f: _decode(f, channels, size), files))
-    shapes = {tuple(im.shape) for im in images}
-    if len(shapes) > 1:
-        raise DataError(f"the images have different sizes ({', '.join(str(s[1:]) for s in sorted(shapes)[:4])}); "
-                        "pass --data-option image_size=64 (or another size) to resize them all")
-    return torch.stack(images)
+        list(pool.map(fill, range(len(files))))
+    return out
 
 
-def _decode(path: Path, channels: int, size: int) -> torch.Tensor:
-    from PIL import Image, UnidentifiedImageError
+def _planned_shape(name: str, files: list[Path], channels: int, size: int) -> tuple[int, int, int]:
+    """(C, H, W) of every decoded image, from the headers; refuses mixed sizes (without ``size``) and too many bytes."""
+    if size:
+        imagefiles.check_dataset_bytes(name, len(files), (channels, size, size))
+    sizes = {(h, w) for w, h, _ in map(imagefiles.image_header, files)}  # one thread: it silences a PIL warning
+    if not size and len(sizes) > 1:
+        shown = ", ".join(f"{h}×{w}" for h, w in sorted(sizes)[:4])
+        raise DataError(f"{name}: the images have different sizes ({shown}); pass --data-option image_size=64 (or "
+                        "another size) to resize them all")
+    shape = (channels, size, size) if size else (channels, *sizes.pop())
+    imagefiles.check_dataset_bytes(name, len(files), shape)
+    return shape
+
+
+def _decode(path: Path, channels: int, size: int, shape: tuple[int, int, int]) -> torch.Tensor:
     from torchvision.transforms.v2 import functional as F
 
-    try:
-        with Image.open(path) as im:
-            tensor = F.pil_to_tensor(im.convert("L" if channels == 1 else "RGB"))
-    except (OSError, UnidentifiedImageError) as exc:
-        raise DataError(f"cannot decode image {path}: {exc}; remove or replace the file") from None
+    tensor = imagefiles.read_image(path, channels)
     if size:
-        tensor = F.center_crop(F.resize(tensor, size, antialias=True), [size, size])
-    return tensor.contiguous()
+        side = min(tensor.shape[1:])  # crop first: a long thin image never grows to size × (huge)
+        tensor = F.resize(F.center_crop(tensor, [side, side]), [size, size], antialias=True)
+    if tuple(tensor.shape) != shape:
+        raise DataError(f"image {path} changed while it was read (now {tuple(tensor.shape)}, expected {shape}); "
+                        "run again")
+    return tensor
