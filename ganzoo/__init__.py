@@ -15,8 +15,9 @@ from typing import Any
 from ganzoo.config import Zoo, _check, load_zoo
 from ganzoo.errors import (CheckpointError, ConfigError, DataError, GanzooError, PluginError, TrainingError,
                            UnknownNameError)
+from ganzoo.guard import built
 from ganzoo.hookspecs import hookimpl
-from ganzoo.model import Batch, GenerativeModel, Range
+from ganzoo.model import Batch, GenerativeModel, Range, check_data_shape
 from ganzoo.registry import host
 
 __version__ = "0.1.0"
@@ -38,11 +39,15 @@ def model_class(name: str) -> type[GenerativeModel]:
 
 def create_model(name: str, *, image_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10,
                  zoo: Any = None, **overrides: Any) -> GenerativeModel:
-    """Build model ``name`` with the zoo's hyperparameters (zoo.yaml) and ``overrides`` on top, validated."""
+    """Build model ``name`` with zoo.yaml's hyperparameters and ``overrides`` on top, its inputs checked."""
     cls = model_class(name)
+    try:
+        image_shape, num_classes = check_data_shape(image_shape, num_classes)
+    except ConfigError as exc:
+        raise ConfigError(f"create_model({name!r}): {exc}") from None
     zoo = zoo if zoo is not None else load_zoo()
     hparams = zoo.model_hparams(name) if name in (zoo.data.get("models") or {}) else dict(cls.defaults)
     if overrides:
         _check(overrides, cls.defaults, f"models.{name}", Zoo({}, "create_model()"), cls.choices, prefix="")
         hparams.update(overrides)
-    return cls(hparams, image_shape=image_shape, num_classes=num_classes)
+    return built(cls, hparams, image_shape, num_classes)

@@ -15,7 +15,7 @@ from ganzoo.errors import ConfigError, did_you_mean
 from ganzoo.model import Range
 from ganzoo.registry import Registered, host
 
-__all__ = ["CONFIG_ENV", "Zoo", "default_zoo_path", "defaults_of", "load_zoo", "parse_set"]
+__all__ = ["CONFIG_ENV", "Zoo", "check_hparams", "default_zoo_path", "defaults_of", "load_zoo", "parse_set"]
 
 CONFIG_ENV = "GANZOO_CONFIG"
 #: The most scalars and containers a zoo file may hold once its aliases are expanded (a YAML "billion laughs"
@@ -110,12 +110,14 @@ SECTIONS: dict[str, Any] = {
 #: Allowed values of the non-model sections, by dotted key path.
 SECTION_CHOICES: dict[str, Any] = {
     "train.steps": Range(1, None),
+    "train.seed": Range(0, None),
     "train.sample_every": Range(0, None),
     "train.checkpoint_every": Range(0, None),
     "train.keep_checkpoints": Range(1, 1000),
     "train.log_every": Range(1, None),
     "train.sample_grid": Range(1, 4096),
     "train.data_placement": ("auto", "device", "stream"),
+    "metrics.seed": Range(0, None),
     "metrics.n_eval": Range(1, None),
     "metrics.batch_size": Range(1, None),
     "metrics.is_splits": Range(1, 1000),
@@ -420,3 +422,9 @@ def _merge(defaults: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
         else:
             out[k] = float(v) if isinstance(out.get(k), float) and isinstance(v, int) else copy.deepcopy(v)
     return out
+
+
+def check_hparams(model: str, hparams: Any, source: str) -> None:
+    """Check a registered model's hyperparameters read from ``source`` as zoo.yaml's are (keys, types, ranges)."""
+    cls = host().get("models", model).obj
+    _check(hparams, cls.defaults, "hparams", Zoo({}, source), cls.choices, prefix="")

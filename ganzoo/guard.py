@@ -20,18 +20,42 @@ from ganzoo.errors import ConfigError, GanzooError, PluginError, TrainingError
 from ganzoo.registry import host
 
 __all__ = [
-    "check_batch_norm", "checked_losses", "checked_sample", "entry_origin", "origin", "plugin_bug", "plugin_call",
+    "built", "check_batch_norm", "checked_losses", "checked_sample", "entry_origin", "origin", "plugin_bug",
+    "plugin_call",
 ]
 
 
 def origin(model: Any) -> str:
-    """Who provides ``model``: "model 'x' (plugin 'p', distribution 'd 1.0')", or its module when unregistered."""
-    cls = type(model)
+    """Who provides ``model`` (an instance or a class): "model 'x' (plugin 'p', distribution 'd 1.0')", or its module
+    when unregistered."""
+    cls = model if isinstance(model, type) else type(model)
     for entry in host().table("models").values():
         if entry.obj is cls:
             return (f"model {entry.name!r} (plugin {entry.plugin!r}, distribution "
                     f"'{entry.dist}{' ' + entry.version if entry.version else ''}')")
     return f"model {getattr(model, 'name', cls.__name__)!r} (class {cls.__module__}.{cls.__qualname__}, not registered)"
+
+
+def built(cls: type, hparams: dict[str, Any], image_shape: tuple[int, int, int], num_classes: int) -> Any:
+    """``cls(hparams, image_shape=..., num_classes=...)``; anything but a ganzoo error it raises is a PluginError naming
+    the model's plugin and distribution, the images it was built for, the cause and the plugin's line."""
+    try:
+        return cls(hparams, image_shape=image_shape, num_classes=num_classes)
+    except GanzooError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — a constructor's failure is reported with its place, not re-raised bare
+        entry = next((e for e in host().table("models").values() if e.obj is cls), None)
+        who = origin(cls) if entry is None else (f"{entry.name} (plugin {entry.plugin!r}, distribution "
+                                                 f"'{entry.dist}{' ' + entry.version if entry.version else ''}')")
+        name = entry.name if entry is not None else getattr(cls, "name", cls.__name__)
+        images = "×".join(map(str, image_shape))
+        if isinstance(exc, torch.OutOfMemoryError):
+            raise TrainingError(f"{who} ran out of memory while being built for images {images}; lower its widths"
+                                ) from exc
+        raise PluginError(f"{who} cannot be built for images {images} ({num_classes} classes) with these "
+                          f"hyperparameters: {type(exc).__name__}: {_first_line(exc)} (at {_where(exc)}). Check the "
+                          f"values you set ('ganzoo info {name}' shows the defaults); if they are valid, this is a "
+                          "bug in that plugin: report it to its authors") from exc
 
 
 @contextlib.contextmanager

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import numbers
 from dataclasses import dataclass
-from types import SimpleNamespace
+from types import FunctionType, SimpleNamespace
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 
 import torch
@@ -14,7 +16,8 @@ from torch.nn.parallel import DistributedDataParallel
 from ganzoo.ema import WeightAverage, ema_decay
 from ganzoo.errors import ConfigError
 
-__all__ = ["BOOKKEEPING", "EMA_CHOICES", "EMA_DEFAULTS", "Batch", "GenerativeModel", "Range", "class_summary", "own_hparams"]
+__all__ = ["BOOKKEEPING", "EMA_CHOICES", "EMA_DEFAULTS", "MAX_CHANNELS", "MAX_CLASSES", "MAX_SIDE", "Batch",
+           "GenerativeModel", "Range", "check_data_shape", "class_summary", "own_hparams"]
 
 
 class Batch(NamedTuple):
@@ -42,6 +45,31 @@ class Range:
         lo = "-inf" if self.low is None else f"{self.low:g}"
         hi = "inf" if self.high is None else f"{self.high:g}"
         return f"a number in [{lo}, {hi}{')' if self.high_open else ']'}"
+
+
+#: The data a model may be built for (``create_model``, and the config of every checkpoint read): images of
+#: 1..MAX_CHANNELS channels whose height and width are 1..MAX_SIDE pixels, and 1..MAX_CLASSES classes.
+MAX_CHANNELS = 4
+MAX_SIDE = 1024
+MAX_CLASSES = 10_000
+
+
+def check_data_shape(image_shape: Any, num_classes: Any) -> tuple[tuple[int, int, int], int]:
+    """``(image_shape, num_classes)`` as three ints and an int within the bounds above; else a ConfigError naming it."""
+    if not isinstance(image_shape, (tuple, list)) or len(image_shape) != 3 or not all(map(_is_int, image_shape)):
+        raise ConfigError(f"image_shape {image_shape!r}: must be 3 integers (channels, height, width), "
+                          "e.g. (1, 28, 28)")
+    c, h, w = (int(s) for s in image_shape)
+    if not (1 <= c <= MAX_CHANNELS and 1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+        raise ConfigError(f"image_shape {(c, h, w)}: channels must be 1 to {MAX_CHANNELS} and height and width 1 to "
+                          f"{MAX_SIDE} pixels")
+    if not _is_int(num_classes) or not 1 <= num_classes <= MAX_CLASSES:
+        raise ConfigError(f"num_classes {num_classes!r}: must be an integer from 1 to {MAX_CLASSES}")
+    return (c, h, w), int(num_classes)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 #: Sub-modules that are not networks (no trained weights): the generator's average and the regularisers' state.
@@ -77,6 +105,13 @@ class GenerativeModel(nn.Module):
     #: The networks :meth:`sample` uses (e.g. ``("G",)``): with ``ema_decay`` or ``ema_half_life`` set, the harness
     #: keeps their moving average and sampling, scoring and grids use it (see :meth:`sampling_weights`).
     sample_networks: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's own :meth:`sample` gets ganzoo's checks of ``n`` and ``labels`` in front of it."""
+        super().__init_subclass__(**kwargs)
+        own = cls.sample  # its own, or a mixin's that precedes this class
+        if isinstance(own, FunctionType) and own is not GenerativeModel.sample and not hasattr(own, "_ganzoo_checked"):
+            cls.sample = _checked_sample(own)
 
     def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
                  num_classes: int = 10) -> None:
@@ -241,6 +276,40 @@ class GenerativeModel(nn.Module):
     def parameter_counts(self) -> dict[str, int]:
         """Number of parameters of each network (the average not counted)."""
         return {k: sum(p.numel() for p in m.parameters()) for k, m in self.networks().items()}
+
+
+def _checked_sample(sample: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``sample`` behind the checks of its inputs: ``n`` a non-negative integer (0: an empty batch, without calling
+    the plugin); for a conditional model, ``labels`` None, one class index or one per sample, each in range."""
+
+    @functools.wraps(sample)
+    def checked(self: GenerativeModel, n: Any, labels: Any = None, *args: Any, **kwargs: Any) -> torch.Tensor:
+        if not _is_int(n) or n < 0:
+            raise ConfigError(f"sample(n={n!r}): n, the number of images, must be an integer of at least 0")
+        if self.conditional and labels is not None:
+            _check_sample_labels(self, int(n), labels)
+        if n == 0:
+            return torch.empty(0, *self.image_shape, device=self.device)
+        return sample(self, int(n), labels, *args, **kwargs)
+
+    checked._ganzoo_checked = True  # type: ignore[attr-defined]
+    return checked
+
+
+def _check_sample_labels(model: GenerativeModel, n: int, labels: Any) -> None:
+    try:
+        t = torch.as_tensor(labels)
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        t = None
+    if t is None or t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        got = f"a {t.dtype} tensor".replace("torch.", "") if t is not None else f"a {type(labels).__name__}"
+        raise ConfigError(f"sample({n}): labels must be integer class indices (an int, a list or an integer tensor), "
+                          f"got {got}")
+    if t.numel() not in (1, n):
+        raise ConfigError(f"sample({n}): got {t.numel()} labels for {n} samples; give one label or one per sample")
+    if t.numel() and bool(((t < 0) | (t >= model.num_classes)).any()):
+        raise ConfigError(f"sample({n}): labels must be in [0, {model.num_classes - 1}] "
+                          f"(the model has {model.num_classes} classes)")
 
 
 def own_hparams(kind: str, name: str, defaults: Mapping[str, Any], given: Mapping[str, Any]) -> SimpleNamespace:

@@ -7,7 +7,19 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["get_state", "rank_state", "seed_everything", "set_state", "train_seed"]
+from ganzoo.errors import ConfigError
+
+__all__ = ["MAX_SEED", "check_seed", "get_state", "rank_state", "seed_everything", "set_state", "train_seed"]
+
+#: The largest seed ganzoo takes (torch's generators take a signed 64-bit seed).
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(flag: str, value: Any) -> int:
+    """``value`` if it is an integer from 0 to :data:`MAX_SEED`, else a ConfigError naming ``flag`` (``--seed``)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{flag} {value!r}: must be an integer from 0 to 2**63-1")
+    return value
 
 
 def seed_everything(seed: int) -> None:

@@ -12,6 +12,7 @@ from ganzoo.config import Zoo, parse_set
 from ganzoo.data import DataSpec
 from ganzoo.errors import ConfigError, DataError
 from ganzoo.model import GenerativeModel
+from ganzoo.rng import check_seed
 
 __all__ = ["DEFAULT_RUNS", "RunConfig", "TrainOptions", "check_options", "foreign_checkpoint", "resolve",
            "resolve_run_dir"]
@@ -119,8 +120,8 @@ def check_options(opts: TrainOptions) -> None:
     for flag, value in (("--steps", opts.steps), ("--batch-size", opts.batch_size)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ConfigError(f"{flag} {value!r}: must be a positive integer")
-    if opts.seed is not None and (not isinstance(opts.seed, int) or not 0 <= opts.seed < 2**63):
-        raise ConfigError(f"--seed {opts.seed!r}: must be an integer from 0 to 2**63-1")
+    if opts.seed is not None:
+        check_seed("--seed", opts.seed)
     if opts.callback_every < 0:
         raise ConfigError(f"callback_every {opts.callback_every}: must be 0 (only at the end) or positive")
     if opts.max_seconds is not None and not opts.max_seconds > 0:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import torch
+
 from ganzoo import __version__, create_model, distributed, model_class, rng
-from ganzoo.checkpoint import build_model, scan_checkpoints
+from ganzoo.checkpoint import build_model, nonfinite_tensor, scan_checkpoints
 from ganzoo.config import Zoo
 from ganzoo.data import ImageData
 from ganzoo.errors import CheckpointError, ConfigError
@@ -36,10 +38,15 @@ def fresh(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir
 def resumed(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir,
             say: Callable[[str], None]) -> Started:
     """A run continued from its newest checkpoint that loads into the model, falling back past every one that does
-    not (each skipped file is named through ``say``); flags that contradict the run are errors."""
+    not (damaged, crafted, foreign, non-finite weights: each skipped file is named through ``say``); flags that
+    contradict the run are errors."""
     skipped, loaded = [], {}
     for path, blob, why in scan_checkpoints(rundir.path):
         why = why or foreign_checkpoint(blob, rundir.model)
+        if not why and (bad := nonfinite_tensor(blob["state"])):
+            why = f"checkpoint {path} holds non-finite weights (NaN or infinity, first in {bad!r})"
+        if not why and (problem := _position_problem(blob.get("data"))):
+            why = f"checkpoint {path} is damaged: {problem}"
         if not why:
             cfg = resolve(opts, zoo, model=rundir.model, run_dir=rundir.path, world_size=ctx.world_size,
                           device_type=ctx.device.type, checkpoint=blob, resumed_from=path, version=__version__)
@@ -48,10 +55,15 @@ def resumed(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunD
             cfg = cfg.with_data(data.image_shape, data.num_classes, data.class_names)
             rng.seed_everything(cfg.seed)
             try:
-                model = build_model(blob["config"])
+                model = build_model(blob["config"], path)
                 model.load_training_state(blob["state"])
-            except (KeyError, RuntimeError, ValueError, TypeError, IndexError) as exc:
-                why = f"checkpoint {path} does not load into {rundir.model!r} ({str(exc).strip().splitlines()[0]})"
+                # the harness restores this random state next; a damaged one must be skipped here, not fail there
+                rng.set_state(rng.rank_state(blob, ctx.rank, ctx.world_size, ctx.enabled), ctx.device)
+            except CheckpointError as exc:
+                why = str(exc)
+            except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AttributeError) as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                why = f"checkpoint {path} does not load into {rundir.model!r} ({first})"
         if why:
             skipped.append(why)
             rundir.mark(path, good=False)
@@ -64,6 +76,22 @@ def resumed(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunD
         raise CheckpointError(f"--resume: {rundir.path} holds no checkpoints (checkpoints/step-*.pt); start it "
                               "without --resume")
     raise CheckpointError(f"--resume: no checkpoint of {rundir.path} can continue this run: {'; '.join(skipped)}")
+
+
+def _position_problem(state: Any) -> str:
+    """What is wrong with a checkpoint's position in the data (``BatchStream.state_dict()``), or ''."""
+    if not isinstance(state, dict):
+        return "its position in the data is not a mapping"
+    counts = [state.get(k) for k in ("epoch", "offset", "size")]
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        return "its position in the data (epoch, offset, size) is not made of non-negative integers"
+    perm, gen = state.get("perm"), state.get("generator")
+    if perm is not None and not (torch.is_tensor(perm) and perm.dtype == torch.int64 and perm.shape == (counts[2],)
+                                 and (not perm.numel() or 0 <= int(perm.min()) <= int(perm.max()) < counts[2])):
+        return f"its permutation of the data is not {counts[2]} indices of the data set"
+    if not (torch.is_tensor(gen) and gen.dtype == torch.uint8 and gen.shape == torch.Generator().get_state().shape):
+        return "its data order's random state is not a generator state"
+    return ""
 
 
 def _load_data(opts: TrainOptions, ctx: distributed.Context, cfg: RunConfig) -> ImageData:

@@ -170,15 +170,6 @@ class LabelsIgnored(ConditionalToy):
         return Toy.generate(self, torch.cat([z, torch.zeros(z.size(0), self.num_classes)], 1), None)
 
 
-class LabelsUnchecked(ConditionalToy):
-    def sample(self, n, labels=None, *, generator=None):
-        if labels is None:
-            labels = self.sample_labels(n, generator)
-        labels = torch.as_tensor(labels).long().expand(n) % self.num_classes
-        with torch.no_grad():
-            return self.generate(self.noise(n, self.hp.latent_dim, generator), labels)
-
-
 class OutOfRange(Toy):
     def generate(self, z, labels):
         return 3 * super().generate(z, labels)
@@ -264,7 +255,6 @@ class BadDefault(Toy):
     (WrongSampleShape, "sample", "returned shape (4, 1, 28, 27); expected (4, 1, 28, 28)"),
     (NotADict, "train_step", "returned a list; it must return a non-empty dict of named scalar losses"),
     (LabelsIgnored, "labels", "the generator ignores the labels"),
-    (LabelsUnchecked, "labels", "accepted label 10 with num_classes=10"),
     (OutOfRange, "sample", "images must be in [-1, 1]"),
     (KeepsGraph, "train_step", "'penalty': a float32 tensor of shape () that still holds its autograd graph"),
     (IgnoresGenerator, "determinism", "draw all noise from `generator`"),

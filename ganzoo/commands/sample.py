@@ -8,6 +8,7 @@ from ganzoo.checkpoint import load_model
 from ganzoo.console import console
 from ganzoo.environment import resolve_device
 from ganzoo.errors import ConfigError
+from ganzoo.rng import check_seed
 from ganzoo.sampling import check_label, grid_images, sample_images, write_npz, write_png
 
 __all__ = ["FORMATS", "add_parser", "run"]
@@ -38,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the model, sample, write the file and say what was written."""
     if args.n <= 0:
         raise ConfigError(f"--n {args.n}: ask for at least one sample")
+    check_seed("--seed", args.seed)
     fmt = args.format or ("npz" if args.out and Path(args.out).suffix.lower() == ".npz" else "png")
     out = Path(args.out or f"samples.{fmt}")
     model, meta = load_model(args.run, device=str(resolve_device(args.device)))
