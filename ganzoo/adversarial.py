@@ -72,6 +72,9 @@ class AdversarialModel(GenerativeModel):
 
     def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
                  num_classes: int = 10) -> None:
+        """As :class:`ganzoo.GenerativeModel`: ``hparams`` over :attr:`defaults`, the image (C, H, W), the class
+        count; also builds the adversarial loss, the DiffAugment policy and the regularisers the hyperparameters
+        name. Subclasses build ``G`` and ``D`` after calling it."""
         super().__init__(hparams, image_shape, num_classes)
         self.gan_loss: AdversarialLoss = create_loss(self.hp.loss, vars(self.hp))
         #: The DiffAugment policies applied to every image the discriminator sees (``augment``), in order.

@@ -204,6 +204,7 @@ class Zoo:
     """A validated zoo configuration: the raw mapping plus typed accessors."""
 
     def __init__(self, data: Any, source: str = "<memory>") -> None:
+        """``data``: the parsed mapping (call :meth:`validate`); ``source``: the file named in errors."""
         self.data = data
         self.source = source
 

@@ -37,6 +37,7 @@ class WeightAverage(nn.ModuleDict):
     """The averaged copies of a model's named networks; the first :meth:`fold_in` copies them as they are."""
 
     def __init__(self, networks: dict[str, nn.Module], decay: float) -> None:
+        """An averaged copy of each of ``networks`` (name → module, DDP-wrapped or not), folded in with ``decay``."""
         super().__init__({name: AveragedModel(_plain(net), multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
                           for name, net in networks.items()})
         for p in self.parameters():

@@ -116,6 +116,8 @@ class ConvEncoder(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], width: int, *, in_channels: int | None = None,
                  kernel: int = 4, norm: str = "batch", act: str = "leaky", dropout: float = 0.0,
                  extra_conv: bool = False) -> None:
+        """An encoder of ``image_shape`` images (``in_channels`` when extra channels are concatenated) with base
+        ``width``, conv ``kernel``, ``norm`` (one of :data:`NORMS`), ``act`` and ``dropout``."""
         super().__init__()
         stages, (bh, bw) = conv_plan(image_shape)
         channels = in_channels if in_channels is not None else image_shape[0]
@@ -152,6 +154,8 @@ class ConvDecoder(nn.Module):
 
     def __init__(self, in_features: int, image_shape: tuple[int, int, int], width: int, *,
                  mode: str = "transposed", act: str = "relu", norm: str = "batch") -> None:
+        """A decoder from ``in_features`` to ``image_shape`` with ``width`` channels in its last hidden layer,
+        upsampling by ``mode`` (transposed or upsample), with ``act`` and ``norm`` between the stages."""
         super().__init__()
         stages, (bh, bw) = conv_plan(image_shape)
         out_channels = image_shape[0]
@@ -205,6 +209,7 @@ class LabelEmbedding(nn.Module):
     """
 
     def __init__(self, num_classes: int, dim: int) -> None:
+        """One learned ``dim``-vector per class of ``num_classes``."""
         super().__init__()
         self.weight = nn.Parameter(torch.empty(num_classes, dim))
         nn.init.normal_(self.weight)

@@ -73,3 +73,25 @@ def test_the_documented_names_are_the_modules_all(name):
 def test_the_section_lists_the_plugin_authors_toolkit():
     assert {"ganzoo", "ganzoo.nn", "ganzoo.losses", "ganzoo.adversarial", "ganzoo.testing"} <= set(documented())
     assert documented()["ganzoo.harness"] == {"TrainOptions", "train", "RunSummary", "TrainingInterrupted", "resolve_run_dir"}
+
+
+def _public_classes() -> list[tuple[str, type]]:
+    out = []
+    for module, names in sorted(documented().items()):
+        mod = importlib.import_module(module)
+        out += [(f"{module}.{n}", getattr(mod, n)) for n in sorted(names)
+                if isinstance(getattr(mod, n, None), type) and not issubclass(getattr(mod, n), BaseException)]
+    return out
+
+
+@pytest.mark.parametrize("qualname,cls", _public_classes(), ids=[q for q, _ in _public_classes()])
+def test_help_on_a_public_constructor_says_what_it_takes(qualname, cls):
+    """help(Class.__init__) shows ganzoo's words, never torch's ("Initialize internal Module state")."""
+    import torch
+
+    init = cls.__init__
+    if init is object.__init__ or getattr(cls, "__dataclass_fields__", None) is not None:
+        return  # no constructor of its own, or a dataclass (its fields are its documentation)
+    doc = init.__doc__ or ""
+    assert doc.strip() and doc != torch.nn.Module.__init__.__doc__, (
+        f"{qualname}.__init__ has no docstring of its own; say what the constructor takes")

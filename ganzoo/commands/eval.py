@@ -19,6 +19,7 @@ from ganzoo.data import DataSpec
 from ganzoo.environment import resolve_device
 from ganzoo.errors import ConfigError
 from ganzoo.metrics import evaluate
+from ganzoo.rng import check_seed
 
 __all__ = ["ROWS", "add_parser", "protocol_table", "result_object", "run_eval", "scores_table"]
 
@@ -66,8 +67,8 @@ def run_eval(args: argparse.Namespace) -> int:
     for flag, value in (("--n", args.n), ("--batch-size", args.batch_size)):
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} {value}: must be a positive number")
-    if args.seed is not None and not 0 <= args.seed < 2**63:
-        raise ConfigError(f"--seed {args.seed}: must be an integer from 0 to 2**63-1")
+    if args.seed is not None:
+        check_seed("--seed", args.seed)
     zoo = load_zoo(args.config)
     device = resolve_device(args.device)
     model, meta = load_model(args.run, device=str(device))

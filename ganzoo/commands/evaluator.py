@@ -13,6 +13,7 @@ from ganzoo.environment import resolve_device
 from ganzoo.errors import ConfigError
 from ganzoo.metrics import list_evaluators
 from ganzoo.metrics.classifier import FitConfig, fit_evaluator
+from ganzoo.rng import check_seed
 
 __all__ = ["add_parser", "run_fit", "run_list"]
 
@@ -78,8 +79,7 @@ def run_fit(args: argparse.Namespace) -> int:
             raise ConfigError(f"{flag} {value}: must be a positive number")
     if args.holdout < 0:
         raise ConfigError(f"--holdout {args.holdout}: must be positive (or 0 for a fifth of the data set)")
-    if not 0 <= args.seed < 2**63:
-        raise ConfigError(f"--seed {args.seed}: must be an integer from 0 to 2**63-1")
+    check_seed("--seed", args.seed)
     spec = DataSpec.create(args.dataset, data_options(args.data_option), args.data_root)
     device = resolve_device(args.device)
     cfg = FitConfig(holdout=args.holdout, epochs=args.epochs, batch_size=args.batch_size, hflip=args.hflip,

@@ -35,6 +35,10 @@ class Evaluator(nn.Module):
     #: SHA-256 of the weights file (stated in every score's protocol).
     weights_sha256: str = ""
 
+    def __init__(self) -> None:
+        """Nothing to pass: a subclass builds its network and sets the attributes above in its own ``__init__``."""
+        super().__init__()
+
     @classmethod
     def status(cls) -> str:
         """Whether this evaluator can be built here, without building it: "ready", or what is missing and the fix."""

@@ -63,6 +63,7 @@ class Scorer:
     def __init__(self, evaluator: Evaluator, real: RealStats, *, seed: int = 0, is_splits: int = 10,
                  kid_subsets: int = 50, kid_subset_size: int = 1000, prdc_k: int = 5, prdc_samples: int = 5000,
                  device: str | torch.device = "cpu") -> None:
+        """Scores fake images against ``real`` with ``evaluator``; the rest is the protocol (zoo.yaml ``metrics``)."""
         # here, not at the top: torchmetrics adds seconds to every ganzoo command's start-up
         from torchmetrics.image import FrechetInceptionDistance, InceptionScore, KernelInceptionDistance
 
