@@ -24,14 +24,14 @@ import torch
 
 from ganzoo.config import check_hparams
 from ganzoo.errors import CheckpointError, ConfigError, UnknownNameError
-from ganzoo.files import atomic_write, os_fix, os_reason
+from ganzoo.files import atomic_write, file_problem, os_fix, os_reason
 from ganzoo.guard import built
 from ganzoo.model import check_data_shape
 from ganzoo.registry import host
 from ganzoo.rng import check_seed
 
 __all__ = [
-    "CHECKPOINT_DIR", "FORMAT", "VERSION", "build_model", "checkpoint_path", "list_checkpoints", "load_model",
+    "CHECKPOINT_DIR", "FORMAT", "MAX_BYTES", "VERSION", "build_model", "checkpoint_path", "list_checkpoints", "load_model",
     "newest_checkpoint", "nonfinite_tensor", "read_checkpoint", "resolve", "save_checkpoint", "scan_checkpoints",
 ]
 
@@ -39,6 +39,8 @@ FORMAT = "ganzoo-checkpoint"
 VERSION = 1
 #: The folder of a run directory that holds its checkpoints.
 CHECKPOINT_DIR = "checkpoints"
+#: The largest checkpoint file read (the generators of this zoo's scale are megabytes).
+MAX_BYTES = 16 * 2**30
 _NAME = re.compile(r"^step-(\d+)\.pt$")
 #: What torch says when ``weights_only`` refuses a pickled global (a class or function), as opposed to bytes it
 #: cannot read at all.
@@ -89,8 +91,9 @@ def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike) -> Path:
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load and check one checkpoint file (tensors on CPU); a bad file is a :class:`CheckpointError` naming it."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; pass a run folder or a step-*.pt file written by "
+    problem = file_problem(path, MAX_BYTES)
+    if problem:
+        raise CheckpointError(f"checkpoint {path}: {problem}; pass a run folder or a step-*.pt file written by "
                               "'ganzoo train'")
     try:
         with warnings.catch_warnings():  # torch's warnings about odd pickle protocols: the error below says it all

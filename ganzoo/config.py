@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import yaml
 
 from ganzoo.errors import ConfigError, did_you_mean
+from ganzoo.files import file_problem
 from ganzoo.model import Range
 from ganzoo.registry import Registered, host
 
@@ -158,15 +159,13 @@ def load_zoo(path: str | os.PathLike | None = None) -> "Zoo":
 
 def _read_zoo(path: Path, flag: str) -> "Zoo":
     """One zoo file, parsed and validated on its own (so that its errors name it)."""
+    problem = file_problem(path, MAX_BYTES)
+    if problem == "it does not exist":
+        raise ConfigError(f"{path}: config file not found; pass an existing file to {flag}")
+    if problem:
+        raise ConfigError(f"{path}: cannot read the config file: {problem}; pass a YAML zoo file to {flag}")
     try:
-        if path.exists() and not path.is_file():
-            raise ConfigError(f"{path}: not a regular file; pass a YAML zoo file to {flag}")
-        if path.is_file() and path.stat().st_size > MAX_BYTES:
-            raise ConfigError(f"{path}: {path.stat().st_size:,} bytes is too large for a zoo file (at most "
-                              f"{MAX_BYTES:,}); pass a YAML zoo file to {flag}")
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found; pass an existing file to {flag}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc}); pass a readable YAML file to {flag}") from None
     try:

@@ -1,4 +1,5 @@
-"""Atomic file writes: the one way ganzoo writes a file that a crash must never leave half-written.
+"""Atomic file writes: the one way ganzoo writes a file that a crash must never leave half-written; and the check of
+every file ganzoo reads (a regular file of sane size) before it is opened.
 
 Every write goes to a temporary file in the target's folder, is flushed and fsynced, then renamed over the
 target (``os.replace`` is atomic on POSIX and Windows); on any failure — a full disk, a read-only folder, an exception
@@ -8,10 +9,14 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 from typing import IO, Callable
 
-__all__ = ["TMP_MARK", "atomic_write", "fsync_dir", "is_temporary", "os_fix", "os_reason"]
+__all__ = ["TMP_MARK", "atomic_write", "file_problem", "fsync_dir", "is_temporary", "os_fix", "os_reason"]
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a folder"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 #: Part of every temporary file's name (``.NAME.tmp<pid>``): what ``is_temporary`` recognises.
 TMP_MARK = ".tmp"
@@ -76,3 +81,22 @@ def os_fix(exc: OSError) -> str:
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return "Pass a writable --out folder."
     return "Check the folder and pass another --out if needed."
+
+
+def file_problem(path: str | os.PathLike, max_bytes: int, st: os.stat_result | None = None) -> str:
+    """Why ``path`` is not a file ganzoo should read ("" when it is a regular file of at most ``max_bytes``).
+
+    Checked before opening: a FIFO or a device would block or never end, a huge file would fill the memory.
+    ``st``: the file's stat when already taken (``os.fstat`` of an open file, against a swap after the check).
+    """
+    try:
+        st = st or os.stat(path)
+    except FileNotFoundError:
+        return "it does not exist"
+    except OSError as exc:
+        return f"it cannot be read ({os_reason(exc)})"
+    if not stat.S_ISREG(st.st_mode):
+        return f"it is not a regular file ({next((k for test, k in _KINDS if test(st.st_mode)), 'not a file')})"
+    if st.st_size > max_bytes:
+        return f"it is {st.st_size:,} bytes, over the limit of {max_bytes:,}"
+    return ""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 import warnings
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from ganzoo.errors import DataError
+from ganzoo.files import file_problem
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -58,8 +58,6 @@ _SIXTEEN = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
 #: The Pillow modes ``convert_image`` reads.
 MODES = tuple(sorted(_PLAIN | _ALPHA | _SIXTEEN | {"I", "F"}))
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
-_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a folder"), (stat.S_ISSOCK, "a socket"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
 # -- limits a loader checks before it allocates ---------------------------------------------------------------
@@ -147,13 +145,10 @@ def _regular_file(path: str | os.PathLike) -> Iterator[Any]:
 
 
 def _check_file(st: os.stat_result, path: str | os.PathLike) -> None:
-    if not stat.S_ISREG(st.st_mode):
-        kind = next((k for test, k in _KINDS if test(st.st_mode)), "not a file")
-        raise DataError(f"{path} is not a regular file ({kind}); an image folder may hold only image files: move it "
-                        "out")
-    if st.st_size > MAX_FILE_BYTES:
-        raise DataError(f"image {path} is {st.st_size:,} bytes, over the limit of {MAX_FILE_BYTES:,} "
-                        "(ganzoo.imagefiles.MAX_FILE_BYTES); shrink it or move it out of the folder")
+    problem = file_problem(path, MAX_FILE_BYTES, st)
+    if problem:
+        raise DataError(f"image {path}: {problem} (ganzoo.imagefiles.MAX_FILE_BYTES); an image folder may hold only "
+                        "image files: shrink it or move it out")
 
 
 def _open(f: Any, path: str | os.PathLike) -> Image.Image:

@@ -186,7 +186,7 @@ def test_unreadable_files_are_config_errors(tmp_path):
         load_zoo(fifo)
     huge = tmp_path / "huge.yaml"
     huge.write_text("# " + "x" * 2_000_000)
-    with pytest.raises(ConfigError, match="too large for a zoo file"):
+    with pytest.raises(ConfigError, match="over the limit of 1,000,000"):
         load_zoo(huge)
     bad = tmp_path / "latin1.yaml"
     bad.write_bytes("train:\n  dataset: caf\xe9\n".encode("latin-1"))

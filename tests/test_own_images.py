@@ -243,3 +243,21 @@ def test_a_loader_os_error_is_a_data_error_not_a_bug(capsys: pytest.CaptureFixtu
             load_dataset("broken")
     finally:
         host().unregister_plugin("broken-plugin")
+
+
+def test_every_file_ganzoo_reads_is_checked_before_it_is_opened(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIFO would block forever if opened: a checkpoint, an evaluator or a zoo file that is one is refused."""
+    fifo = tmp_path / "pipe.pt"
+    os.mkfifo(fifo)
+    for argv, needles in (
+            (("sample", fifo), ("checkpoint", "pipe.pt", "not a regular file (a FIFO)")),
+            (("eval", fifo), ("checkpoint", "pipe.pt", "not a regular file (a FIFO)")),
+            (("bench", "gan", "--evaluator", fifo, "--steps", "1", "--out", tmp_path / "o", "--quiet"),
+             ("evaluator file", "pipe.pt", "not a regular file (a FIFO)")),
+            (("info", "gan"), ("pipe.pt", "not a regular file (a FIFO)", "$GANZOO_CONFIG"))):
+        if argv[0] == "info":
+            monkeypatch.setenv("GANZOO_CONFIG", str(fifo))
+        code, _, err = cli(capsys, *argv)
+        assert code == 2, argv
+        assert_one_line_error(err, *needles)

@@ -16,16 +16,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganzoo.data import DataSpec, ImageData, cache_dir
-from ganzoo.files import atomic_write
+from ganzoo.files import atomic_write, file_problem
 from ganzoo.metrics.errors import EvaluatorError, MetricsError
 from ganzoo.metrics.evaluators import Evaluator, sha256_file
 from ganzoo.registry import host
 
 __all__ = [
-    "FORMAT", "ClassifierEvaluator", "ClassifierNet", "FitConfig", "accuracy", "default_holdout", "fit_classifier",
+    "FORMAT", "MAX_BYTES", "ClassifierEvaluator", "ClassifierNet", "FitConfig", "accuracy", "default_holdout", "fit_classifier",
     "fit_evaluator", "load_classifier", "load_labelled_data", "save_classifier", "scale_input", "stratified_split",
 ]
 
+#: The largest classifier evaluator file read (they are a few hundred kilobytes).
+MAX_BYTES = 2**30
 #: The ``format`` field of a classifier evaluator file.
 FORMAT = "ganzoo-classifier/1"
 
@@ -251,9 +253,10 @@ def load_classifier(path: str | os.PathLike, *, expected_sha256: str | None = No
                     name: str | None = None) -> ClassifierEvaluator:
     """Load a classifier evaluator file, checking its SHA-256 against ``expected_sha256`` when given."""
     path = Path(path)
-    if not path.is_file():
-        raise EvaluatorError(f"evaluator weights {str(path)!r} are missing; reinstall ganzoo or re-run "
-                             "'ganzoo evaluator fit' for that data set")
+    problem = file_problem(path, MAX_BYTES)
+    if problem:
+        raise EvaluatorError(f"evaluator weights {str(path)!r}: {problem}; reinstall ganzoo (shipped weights) or "
+                             "re-run 'ganzoo evaluator fit' for that data set")
     digest = sha256_file(path)
     if expected_sha256 and digest != expected_sha256:
         raise EvaluatorError(
@@ -296,6 +299,8 @@ def fitted_evaluators() -> dict[str, dict[str, Any]]:
     if not folder.is_dir():
         return out
     for meta in sorted(folder.glob("*.json")):
+        if file_problem(meta, 2**20):
+            continue
         try:
             record = json.loads(meta.read_text())
         except (OSError, ValueError):

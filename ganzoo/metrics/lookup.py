@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ganzoo.errors import PluginError, UnknownNameError, did_you_mean
-from ganzoo.metrics.classifier import fitted_evaluators, load_classifier
+from ganzoo.files import file_problem
+from ganzoo.metrics.classifier import MAX_BYTES, fitted_evaluators, load_classifier
 from ganzoo.metrics.errors import EvaluatorError, MetricsError
 from ganzoo.metrics.evaluators import Evaluator
 from ganzoo.registry import host
@@ -58,12 +59,13 @@ def load_evaluator(spec: "str | os.PathLike | Evaluator", **options: Any) -> Eva
         return evaluator
     path = Path(name).expanduser()
     if path.suffix == ".pt" or os.sep in name:
-        if not path.is_file():
-            raise EvaluatorError(f"evaluator file {str(path)!r} does not exist; pass a file written by "
-                                 "'ganzoo evaluator fit', or a registered name ('ganzoo evaluator list')")
+        problem = file_problem(path, MAX_BYTES)
+        if problem:
+            raise EvaluatorError(f"evaluator file {str(path)!r}: {problem}; pass a file written by 'ganzoo evaluator "
+                                 "fit', or a registered name ('ganzoo evaluator list')")
         sidecar = path.with_suffix(".json")
         expected = None
-        if sidecar.is_file():
+        if not file_problem(sidecar, 2**20):
             try:
                 expected = json.loads(sidecar.read_text()).get("sha256")
             except (OSError, ValueError, AttributeError):
