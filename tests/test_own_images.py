@@ -261,3 +261,16 @@ def test_every_file_ganzoo_reads_is_checked_before_it_is_opened(tmp_path: Path, 
         code, _, err = cli(capsys, *argv)
         assert code == 2, argv
         assert_one_line_error(err, *needles)
+
+
+def test_sample_takes_a_class_by_the_name_the_run_recorded(folder_run: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "ring.npz"
+    code, _, err = cli(capsys, "sample", folder_run / "run", "--label", "ring", "--n", "4", "--out", out)
+    assert code == 0, err
+    import numpy as np
+
+    assert np.load(out)["labels"].tolist() == [sorted(CLASSES).index("ring")] * 4
+    code, _, err = cli(capsys, "sample", folder_run / "run", "--label", "rign", "--out", tmp_path / "x.png")
+    assert code == 2
+    assert_one_line_error(err, "--label 'rign'", "Did you mean 'ring'", "bar, disc, dot, ring")

@@ -7,11 +7,11 @@ from pathlib import Path
 from ganzoo.checkpoint import load_model
 from ganzoo.console import console
 from ganzoo.environment import resolve_device
-from ganzoo.errors import ConfigError
+from ganzoo.errors import ConfigError, did_you_mean
 from ganzoo.rng import check_seed
 from ganzoo.sampling import check_label, grid_images, sample_images, write_npz, write_png
 
-__all__ = ["FORMATS", "add_parser", "run"]
+__all__ = ["FORMATS", "add_parser", "label_index", "run"]
 
 FORMATS = ("png", "npz")
 
@@ -24,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "without --label draw the label sweep: one row per class, the same noise in each column.")
     p.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
-    p.add_argument("--label", type=int, help="class of every sample (conditional models)")
+    p.add_argument("--label", help="class of every sample (conditional models): its index, or its name as the run's "
+                                   "data set called it (e.g. a sub-folder of an image folder)")
     p.add_argument("--out", help="output file (default: samples.png or samples.npz)")
     p.add_argument("--format", choices=FORMATS, help="png (a grid) or npz (uint8 images N×H×W×C and labels); "
                                                      "default: from --out's suffix, else png")
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = args.format or ("npz" if args.out and Path(args.out).suffix.lower() == ".npz" else "png")
     out = Path(args.out or f"samples.{fmt}")
     model, meta = load_model(args.run, device=str(resolve_device(args.device)))
+    args.label = label_index(args.label, meta.get("class_names"))
     check_label(model, args.label)
     model.use_ema = not args.raw
     weights = "the moving average of its weights" if model.ema is not None and not args.raw else "its trained weights"
@@ -63,3 +65,18 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"wrote {out}: {what} from {meta['model']} at step {meta['step']}, {weights} ({meta['path']})",
                   highlight=False, soft_wrap=True)
     return 0
+
+
+def label_index(label: str | int | None, class_names: list[str] | None) -> int | None:
+    """``--label`` as a class index: an integer, or the index of a class name the run recorded."""
+    if label is None or isinstance(label, int):
+        return label
+    names = [str(n) for n in class_names or []]
+    if label in names:
+        return names.index(label)
+    try:
+        return int(label)
+    except ValueError:
+        known = ", ".join(names) if names else "none recorded: give the class index"
+        raise ConfigError(f"--label {label!r}: not a class of this run.{did_you_mean(label, names)} Its classes: "
+                          f"{known}") from None
