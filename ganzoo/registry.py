@@ -19,7 +19,7 @@ from ganzoo.model import GenerativeModel, Range
 
 __all__ = [
     "DISABLE_ENV", "ENTRY_POINT_GROUP", "KINDS", "NAME_RE", "Entry", "PluginHost", "PluginInfo", "Registered", "host",
-    "reset", "valid_name", "warn_failures",
+    "model_class_problem", "reset", "valid_name", "warn_failures",
 ]
 
 ENTRY_POINT_GROUP = "ganzoo"
@@ -222,7 +222,7 @@ class PluginHost:
                 if not class_name:
                     info.errors.append(f"{cls.__name__} has no 'name'; set the class attribute or pass name=")
                     return
-                if kind == "models" and (problem := _model_class_problem(cls)):  # refused: get() names the plugin
+                if kind == "models" and (problem := model_class_problem(cls)):  # refused: get() names the plugin
                     info.errors.append(f"model {class_name!r} ({cls.__module__}.{cls.__qualname__}) was not "
                                        f"registered: {problem}")
                     self._rejected[kind].setdefault(class_name, (
@@ -297,7 +297,7 @@ class Registered:
         return f"one of the registered {self.kind} ({', '.join(map(repr, self))})"
 
 
-def _model_class_problem(cls: type) -> str:
+def model_class_problem(cls: type) -> str:
     """Why a model class's ``defaults`` or ``choices`` are unusable ('' when they are not); :class:`Registered`
     choices are left to the config check: their names come from plugins that may load later."""
     defaults, choices = getattr(cls, "defaults", None), getattr(cls, "choices", {})

@@ -29,8 +29,8 @@ from ganzoo import model_class
 from ganzoo.config import Zoo, _check
 from ganzoo.fake_dist import make_distribution
 from ganzoo.guard import LossError, loss_tensors
-from ganzoo.model import Batch, GenerativeModel, Range
-from ganzoo.registry import Registered, valid_name
+from ganzoo.model import Batch, GenerativeModel
+from ganzoo.registry import Registered, model_class_problem, valid_name
 
 __all__ = [
     "CHECKS", "ConformanceError", "Report", "assert_same_state", "check_model", "make_distribution", "tiny_batch",
@@ -134,27 +134,16 @@ def _check_class(cls: type[GenerativeModel], label: str) -> None:
         fail(f"class attribute family={cls.family!r} must be a non-empty string such as 'gan' or 'vae'")
     if not isinstance(cls.conditional, bool):
         fail(f"class attribute conditional={cls.conditional!r} must be True or False")
-    if not isinstance(cls.defaults, dict) or not all(isinstance(k, str) for k in cls.defaults):
-        fail("class attribute defaults must be a dict of hyperparameter name -> default value")
-    if not isinstance(cls.choices, dict):
-        fail("class attribute choices must be a dict of hyperparameter name -> tuple of choices or Range")
-    extra = sorted(set(cls.choices) - set(cls.defaults))
-    if extra:
-        fail(f"choices name hyperparameters that are not in defaults: {extra}; add them to defaults")
-    for key, allowed in cls.choices.items():
-        if not isinstance(allowed, (tuple, list, Range, Registered)) and not hasattr(type(allowed), "__contains__"):
-            fail(f"choices[{key!r}] must be a tuple of allowed values, a ganzoo.Range or an object with "
-                 f"__contains__, got {allowed!r}")
-        if not _allowed(cls.defaults[key], allowed):
+    problem = model_class_problem(cls)  # the registry's own rule: plain defaults their own choices allow
+    if problem:
+        fail(problem)
+    for key, allowed in cls.choices.items():  # names of registered things: checkable now that plugins are loaded
+        value = cls.defaults[key]
+        if isinstance(allowed, Registered) and not all(v in allowed for v in (value if isinstance(value, list)
+                                                                               else [value])):
             fail(f"the default {key}={cls.defaults[key]!r} is not allowed by its own choices ({allowed})")
     if not cls.summary():
         fail("set the class attribute description (or a docstring): 'ganzoo list' shows it")
-
-
-def _allowed(value: Any, allowed: Any) -> bool:
-    if isinstance(allowed, (Range, Registered)) and isinstance(value, list):
-        return all(v in allowed for v in value)
-    return value in allowed
 
 
 class _Run:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from ganzoo.commands.dataflags import add_data_flags, data_options
 
