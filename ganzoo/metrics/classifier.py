@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganzoo.data import DataSpec, ImageData, cache_dir
-from ganzoo.files import atomic_write, file_problem
+from ganzoo.data import CACHE_ENV, DataSpec, ImageData, cache_dir
+from ganzoo.files import atomic_write, file_problem, os_reason
 from ganzoo.metrics.errors import EvaluatorError, MetricsError
 from ganzoo.metrics.evaluators import Evaluator, sha256_file
 from ganzoo.registry import host
@@ -332,11 +332,15 @@ def fit_evaluator(dataset: "str | DataSpec", *, name: str | None = None, out: st
     cfg.extra = {**cfg.extra, "dataset": spec.describe(), "command": f"ganzoo evaluator fit {spec.name}"}
     net, record = fit_classifier(data.images, data.labels, data.num_classes, cfg, log=log)
     path = Path(out) if out else fitted_dir() / f"{name}.pt"
-    digest = save_classifier(path, net.cpu(), image_shape=data.image_shape, num_classes=data.num_classes,
-                             record=record)
-    sidecar = {"name": name if not out else path.stem, "dataset": data.name, "sha256": digest,
-               "heldout_accuracy": record["heldout_accuracy"], "heldout_count": record["heldout_count"],
-               "image_shape": list(data.image_shape), "num_classes": data.num_classes,
-               "class_names": data.class_names, "fit": record["fit"]}
-    atomic_write(path.with_suffix(".json"), json.dumps(sidecar, indent=2))
+    try:
+        digest = save_classifier(path, net.cpu(), image_shape=data.image_shape, num_classes=data.num_classes,
+                                 record=record)
+        sidecar = {"name": name if not out else path.stem, "dataset": data.name, "sha256": digest,
+                   "heldout_accuracy": record["heldout_accuracy"], "heldout_count": record["heldout_count"],
+                   "image_shape": list(data.image_shape), "num_classes": data.num_classes,
+                   "class_names": data.class_names, "fit": record["fit"]}
+        atomic_write(path.with_suffix(".json"), json.dumps(sidecar, indent=2))
+    except OSError as exc:
+        fix = "pass a writable --out" if out else f"pass --out PATH, or point ${CACHE_ENV} at a writable folder"
+        raise MetricsError(f"cannot write the evaluator to {path}: {os_reason(exc)}; {fix}") from None
     return {**sidecar, "path": str(path), "train_accuracy": record["train_accuracy"]}

@@ -240,7 +240,10 @@ def real_statistics(evaluator: Evaluator, data: Any, *, n_real: int = 0, batch_s
                                description=f"real {data.name} features")
     stats = RealStats(features, logits, labels.clone(), info, key)
     if use_cache:
-        save_stats(stats, cache_dir)
+        try:
+            save_stats(stats, cache_dir)
+        except OSError:  # an unwritable cache only costs the next score this extraction again
+            pass
     return stats
 
 
