@@ -16,7 +16,10 @@ from ganzoo.files import file_problem
 from ganzoo.model import Range
 from ganzoo.registry import Registered, host
 
-__all__ = ["CONFIG_ENV", "Zoo", "check_hparams", "default_zoo_path", "defaults_of", "load_zoo", "parse_set"]
+__all__ = [
+    "CONFIG_ENV", "SECTIONS", "SECTION_CHOICES", "Zoo", "check_hparams", "default_zoo_path", "defaults_of", "load_zoo",
+    "parse_set",
+]
 
 CONFIG_ENV = "GANZOO_CONFIG"
 #: The most scalars and containers a zoo file may hold once its aliases are expanded (a YAML "billion laughs"
@@ -119,14 +122,14 @@ SECTION_CHOICES: dict[str, Any] = {
     "train.sample_grid": Range(1, 4096),
     "train.data_placement": ("auto", "device", "stream"),
     "metrics.seed": Range(0, None),
-    "metrics.n_eval": Range(1, None),
-    "metrics.batch_size": Range(1, None),
+    "metrics.n_eval": Range(1, 200_000),
+    "metrics.batch_size": Range(1, 65_536),
     "metrics.is_splits": Range(1, 1000),
     "metrics.kid_subsets": Range(1, 10000),
-    "metrics.kid_subset_size": Range(2, None),
-    "metrics.n_real": Range(0, None),
+    "metrics.kid_subset_size": Range(2, 200_000),
+    "metrics.n_real": Range(0, 10_000_000),
     "metrics.prdc_k": Range(1, 100),
-    "metrics.prdc_samples": Range(0, None),
+    "metrics.prdc_samples": Range(0, 200_000),
 }
 
 

@@ -14,7 +14,7 @@ from ganzoo import harness
 from ganzoo.bench import report
 from ganzoo.bench.results import read_json, target_key, write_json
 from ganzoo.checkpoint import load_model
-from ganzoo.config import SECTIONS, Zoo, defaults_of, load_zoo
+from ganzoo.config import SECTION_CHOICES, SECTIONS, Zoo, defaults_of, load_zoo
 from ganzoo.data import DataSpec
 from ganzoo.environment import describe, resolve_device
 from ganzoo.errors import ConfigError
@@ -136,6 +136,8 @@ def resolve_plan(opts: BenchOptions, zoo: Zoo) -> Plan:
         if value is not None and (not value >= 0 or (value == 0 and name in ("--steps", "--minutes", "--seeds"))):
             raise ConfigError(f"{name} {value:g}: must be positive")
     n_eval = opts.n_eval or suite["n_eval"] or zoo.section("metrics")["n_eval"]
+    if n_eval not in SECTION_CHOICES["metrics.n_eval"]:
+        raise ConfigError(f"--n-eval {n_eval}: must be {SECTION_CHOICES['metrics.n_eval']}")
     targets = [float(t) for t in (opts.fid_targets if opts.fid_targets is not None else suite["fid_targets"])]
     if any(not math.isfinite(t) or t <= 0 for t in targets):
         raise ConfigError(f"FID targets {targets}: each must be a positive number")

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ganzoo.checkpoint import load_model
 from ganzoo.commands.dataflags import add_data_flags, data_spec
-from ganzoo.config import load_zoo
+from ganzoo.config import SECTION_CHOICES, load_zoo
 from ganzoo.console import console, err_console
 from ganzoo.data import DataSpec
 from ganzoo.environment import resolve_device
@@ -64,9 +64,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_eval(args: argparse.Namespace) -> int:
     """Load the run's model, score it, print the scores and their protocol."""
-    for flag, value in (("--n", args.n), ("--batch-size", args.batch_size)):
-        if value is not None and value <= 0:
-            raise ConfigError(f"{flag} {value}: must be a positive number")
+    for flag, value, key in (("--n", args.n, "n_eval"), ("--batch-size", args.batch_size, "batch_size")):
+        allowed = SECTION_CHOICES[f"metrics.{key}"]  # the bounds of zoo.yaml's metrics section
+        if value is not None and value not in allowed:
+            raise ConfigError(f"{flag} {value}: must be {allowed}")
     if args.seed is not None:
         check_seed("--seed", args.seed)
     zoo = load_zoo(args.config)

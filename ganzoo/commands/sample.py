@@ -11,9 +11,11 @@ from ganzoo.errors import ConfigError, did_you_mean
 from ganzoo.rng import check_seed
 from ganzoo.sampling import check_label, grid_images, sample_images, write_npz, write_png
 
-__all__ = ["FORMATS", "add_parser", "label_index", "run"]
+__all__ = ["FORMATS", "MAX_SAMPLES", "add_parser", "label_index", "run"]
 
 FORMATS = ("png", "npz")
+#: The most samples one ``ganzoo sample`` writes (they are held in memory).
+MAX_SAMPLES = 100_000
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,8 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, sample, write the file and say what was written."""
-    if args.n <= 0:
-        raise ConfigError(f"--n {args.n}: ask for at least one sample")
+    if not 0 < args.n <= MAX_SAMPLES:
+        raise ConfigError(f"--n {args.n}: ask for 1 to {MAX_SAMPLES:,} samples (several runs of sample with other "
+                          "--seed values give more)")
     check_seed("--seed", args.seed)
     fmt = args.format or ("npz" if args.out and Path(args.out).suffix.lower() == ".npz" else "png")
     out = Path(args.out or f"samples.{fmt}")
