@@ -5,16 +5,19 @@ Public API::
     import ganzoo
     ganzoo.list_models("*gan")            # ['acgan', 'cgan', 'dcgan', 'gan']
     model = ganzoo.create_model("dcgan", image_shape=(1, 28, 28), lr=1e-4)
+    model = ganzoo.load("exports/cgan")   # or "hf://USER/REPO", a run folder, a checkpoint file
 
 Plugins implement hooks marked with :data:`ganzoo.hookimpl` (see ``docs/plugins.md``).
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ganzoo.config import Zoo, _check, load_zoo
-from ganzoo.errors import (CheckpointError, ConfigError, DataError, GanzooError, PluginError, TrainingError,
-                           UnknownNameError)
+from ganzoo.environment import resolve_device
+from ganzoo.errors import (CheckpointError, ConfigError, DataError, ExportError, GanzooError, PluginError,
+                           TrainingError, UnknownNameError)
 from ganzoo.guard import built
 from ganzoo.hookspecs import hookimpl
 from ganzoo.model import Batch, GenerativeModel, Range, check_data_shape
@@ -22,8 +25,9 @@ from ganzoo.registry import host
 
 __version__ = "0.1.0"
 __all__ = [
-    "Batch", "CheckpointError", "ConfigError", "DataError", "GanzooError", "GenerativeModel", "PluginError",
-    "Range", "TrainingError", "UnknownNameError", "create_model", "hookimpl", "list_models", "model_class",
+    "Batch", "CheckpointError", "ConfigError", "DataError", "ExportError", "GanzooError", "GenerativeModel",
+    "PluginError", "Range", "TrainingError", "UnknownNameError", "create_model", "hookimpl", "list_models", "load",
+    "model_class",
 ]
 
 
@@ -51,3 +55,13 @@ def create_model(name: str, *, image_shape: tuple[int, int, int] = (1, 28, 28), 
         _check(overrides, cls.defaults, f"models.{name}", Zoo({}, "create_model()"), cls.choices, prefix="")
         hparams.update(overrides)
     return built(cls, hparams, image_shape, num_classes)
+
+
+def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel:
+    """A trained model ready to sample (eval mode, its generator's average when it has one) from an export folder,
+    ``hf://USER/REPO[@REVISION]`` (``pip install 'ganzoo[hub]'``), a run folder or a checkpoint file."""
+    from ganzoo.checkpoint import load_model  # here: the checkpoint layer sits above the package's front
+
+    model, _ = load_model(path, device=resolve_device(device))
+    model.use_ema = True
+    return model

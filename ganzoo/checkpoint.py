@@ -24,6 +24,7 @@ import torch
 
 from ganzoo.config import check_hparams
 from ganzoo.errors import CheckpointError, ConfigError, UnknownNameError
+from ganzoo.export import is_export_source, load_export
 from ganzoo.files import atomic_write, file_problem, os_fix, os_reason
 from ganzoo.guard import built
 from ganzoo.model import check_data_shape
@@ -151,8 +152,9 @@ def newest_checkpoint(run_dir: str | os.PathLike, warn: bool = True) -> tuple[Pa
         if warn:
             warnings.warn(f"skipping a bad checkpoint: {why}", stacklevel=2)
     if not problems:
-        raise CheckpointError(f"{run_dir} holds no checkpoints ({CHECKPOINT_DIR}/step-*.pt); train it first with "
-                              "'ganzoo train', or pass a checkpoint file")
+        raise CheckpointError(f"{run_dir} holds no checkpoints ({CHECKPOINT_DIR}/step-*.pt) and is no export (config.json "
+                              "+ model.safetensors); train it first with 'ganzoo train', or pass a checkpoint file or "
+                              "a folder written by 'ganzoo export'")
     raise CheckpointError(f"no checkpoint of {run_dir} is usable:\n  " + "\n  ".join(problems))
 
 
@@ -179,12 +181,16 @@ def build_model(config: dict[str, Any], path: str | os.PathLike = "") -> Any:
 
 
 def load_model(path_or_run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Any, dict[str, Any]]:
-    """The trained model of a run folder (its newest good checkpoint) or of a checkpoint file, in eval mode.
+    """The trained model of a run folder (its newest good checkpoint), a checkpoint file or an export, in eval mode.
 
-    Weights that are not finite are a CheckpointError naming the first such tensor and an earlier finite checkpoint.
-    Returns ``(model, meta)``; ``meta`` holds ``model``, ``step``, ``dataset``, ``image_shape``, ``num_classes``,
-    ``class_names``, ``config`` and ``path``. The caller's random state is left untouched.
+    An export is a folder written by ``ganzoo export`` (config.json + model.safetensors) or ``hf://USER/REPO``: see
+    ``ganzoo.export.load_export``. Weights that are not finite are a CheckpointError naming the first such tensor and
+    an earlier finite checkpoint. Returns ``(model, meta)``; ``meta`` holds ``model``, ``step``, ``dataset``,
+    ``image_shape``, ``num_classes``, ``class_names``, ``config`` (with the data set record) and ``path``. The
+    caller's random state is left untouched.
     """
+    if is_export_source(path_or_run_dir):
+        return load_export(path_or_run_dir, device)
     path, blob = resolve(path_or_run_dir)
     bad = nonfinite_tensor(blob["state"])
     if bad:

@@ -5,8 +5,8 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
-    "CheckpointError", "ConfigError", "DataError", "GanzooError", "PluginError", "TrainingError", "UnknownNameError",
-    "did_you_mean",
+    "CheckpointError", "ConfigError", "DataError", "ExportError", "GanzooError", "PluginError", "TrainingError",
+    "UnknownNameError", "did_you_mean",
 ]
 
 
@@ -31,6 +31,10 @@ class PluginError(GanzooError):
 
 class CheckpointError(GanzooError):
     """A checkpoint file is missing, truncated, foreign or unsafe."""
+
+
+class ExportError(CheckpointError):
+    """An exported model (``ganzoo export``: config.json + model.safetensors), or the Hub holding one, is unusable."""
 
 
 class DataError(GanzooError):
