@@ -285,7 +285,7 @@ def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
               f"images = model.sample(16{label})        # (16, {', '.join(map(str, config['image_shape']))}) in [-1, 1]",
               "```", ""]
     plugin = config.get("plugin") or {}
-    if plugin.get("distribution"):
+    if plugin.get("distribution") and plugin["distribution"] != "ganzoo":  # a third party's model: say whose
         lines += [f"`{name}` is registered by the ganzoo plugin distribution `{plugin['distribution']}`"
                   f"{' ' + plugin['version'] if plugin.get('version') else ''}; install it to load this model.", ""]
     if scores:

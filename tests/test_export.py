@@ -21,9 +21,12 @@ import ganzoo
 from ganzoo.checkpoint import load_model
 from ganzoo.cli import main
 from ganzoo.errors import ExportError
+from ganzoo.export import exported_tensors, write_export
 from ganzoo.harness import TrainOptions, train
+from ganzoo.registry import host
 from ganzoo.sampling import sample_images
 from ganzoo_builtin.cgan import CGAN
+from ganzoo_builtin.gan import GAN
 
 ROOT = Path(__file__).resolve().parent.parent
 CGAN_TINY = ["train.sample_every=0", "cgan.g_channels=8", "cgan.d_channels=8", "cgan.latent_dim=8",
@@ -479,3 +482,49 @@ def test_pyproject_declares_the_hub_extra_and_safetensors() -> None:
     extras = project["optional-dependencies"]
     assert any(d.startswith("huggingface_hub") for d in extras["hub"])
     assert any(d.startswith("huggingface_hub") for d in extras["dev"])
+
+
+# -- every model, and one that names no sample networks ---------------------------------------------------------------
+class WholeGAN(GAN):
+    """A GAN that does not say which networks sample: an export keeps every network."""
+
+    name = "wholegan"
+    sample_networks = ()
+
+
+class WholePlugin:
+    @ganzoo.hookimpl
+    def register_models(self, register) -> None:
+        register(WholeGAN)
+
+
+def _meta(name: str, shape: tuple[int, int, int], classes: int) -> dict[str, Any]:
+    return {"model": name, "step": 1, "image_shape": shape, "num_classes": classes, "class_names": None,
+            "config": {}, "path": "in memory"}
+
+
+@pytest.mark.parametrize("name", ganzoo.list_models())
+def test_every_registered_model_round_trips_with_its_average(name, tmp_path, one_torch_thread) -> None:
+    model = ganzoo.create_model(name, image_shape=(1, 16, 16), num_classes=3, ema_half_life=1.0)
+    model.update_ema(1)
+    model.eval()
+    assert model.ema is not None
+    write_export(model, _meta(name, (1, 16, 16), 3), tmp_path)
+    loaded = ganzoo.load(tmp_path)
+    assert set(load_file(tmp_path / "model.safetensors")) == set(exported_tensors(model))
+    assert torch.equal(sample_images(model, 6, seed=1)[0], sample_images(loaded, 6, seed=1)[0])
+
+
+def test_a_model_naming_no_sample_networks_exports_every_network_and_names_its_plugin(tmp_path, capsys) -> None:
+    host().register_plugin(WholePlugin(), name="export-whole", dist="ganzoo-export-whole", version="0.3")
+    try:
+        model = ganzoo.create_model("wholegan", image_shape=(1, 8, 8), num_classes=2, g_widths=[8], d_widths=[8])
+        write_export(model.eval(), _meta("wholegan", (1, 8, 8), 2), tmp_path)
+        heads = {k.split(".")[0] for k in load_file(tmp_path / "model.safetensors")}
+        assert heads == {"G", "D"}
+        assert "ganzoo-export-whole" in (tmp_path / "README.md").read_text()
+        assert torch.equal(sample_images(model, 4, seed=2)[0], sample_images(ganzoo.load(tmp_path), 4, seed=2)[0])
+    finally:
+        host().unregister_plugin("export-whole")
+    # the plugin gone: the error names the model and the distribution to install
+    cli_error(capsys, ["sample", str(tmp_path)], "wholegan", "ganzoo-export-whole", tmp_path / "config.json")

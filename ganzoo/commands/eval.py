@@ -44,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      "intra-class FID if conditional)",
         description="Generate samples from a run's checkpoint and score them against the real data with the "
                     "data set's evaluator (zoo.yaml: datasets.<name>.evaluator). Every score states its protocol.")
-    p.add_argument("run", metavar="RUN_DIR", help="a run folder written by 'ganzoo train', or a checkpoint file")
+    p.add_argument("run", metavar="RUN_DIR", help="a run folder written by 'ganzoo train', a checkpoint file, "
+                                                 "an export folder ('ganzoo export') or hf://USER/REPO")
     p.add_argument("--n", type=int, help="generated samples (default: zoo.yaml metrics.n_eval)")
     p.add_argument("--evaluator", help="evaluator name or .pt path (default: the data set's; see "
                                        "'ganzoo evaluator list')")

@@ -48,11 +48,11 @@ def run(args: argparse.Namespace) -> int:
                  grid=lambda path: save_grid(model, path, n=GRID_SAMPLES, seed=0))
     weights = "the generator's moving average and trained weights" if model.ema is not None else "trained weights"
     console.print(f"exported {meta['model']} at step {meta['step']} to {out}: {CONFIG_FILE}, {WEIGHTS_FILE} "
-                  f"({weights}), README.md, {GRID_FILE}; {note}", highlight=False, soft_wrap=True)
+                  f"({weights}), README.md, {GRID_FILE}; {note}", highlight=False, markup=False, soft_wrap=True)
     where = str(out)
     if args.push_to_hub:
         url = push_to_hub(out, args.push_to_hub, private=args.private)
-        console.print(f"pushed to {url}", highlight=False, soft_wrap=True)
+        console.print(f"pushed to {url}", highlight=False, markup=False, soft_wrap=True)
         where = f"hf://{args.push_to_hub}"
-    console.print(f'load it with ganzoo.load("{where}") or: ganzoo sample {where}', highlight=False, soft_wrap=True)
+    console.print(f'load it with ganzoo.load("{where}") or: ganzoo sample {where}', highlight=False, markup=False, soft_wrap=True)
     return 0

@@ -22,9 +22,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the sample sub-command."""
     p = sub.add_parser(
         "sample", help="samples from a trained model: a PNG grid or raw arrays (no data set needed)",
-        description="Draw samples from a run's newest good checkpoint (or a checkpoint file). Conditional models "
-                    "without --label draw the label sweep: one row per class, the same noise in each column.")
-    p.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT")
+        description="Draw samples from a run's newest good checkpoint (or a checkpoint file, or an export). "
+                    "Conditional models without --label draw the label sweep: one row per class, the same noise in "
+                    "each column.")
+    p.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT",
+                   help="a run folder, a checkpoint file, an export folder ('ganzoo export') or hf://USER/REPO")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     p.add_argument("--label", help="class of every sample (conditional models): its index, or its name as the run's "
                                    "data set called it (e.g. a sub-folder of an image folder)")
