@@ -126,10 +126,12 @@ def exported_tensors(model: Any) -> dict[str, torch.Tensor]:
             if _kept(k, nets)}
 
 
-def run_scores(run: str | os.PathLike, checkpoint: str | os.PathLike) -> tuple[dict[str, Any] | None, str]:
-    """The scores of a bench run folder (``bench-result.json``) when they are of ``checkpoint``, and a note why not."""
-    path = Path(run) / "bench-result.json"
-    if not Path(run).is_dir() or not os.path.lexists(path):
+def run_scores(checkpoint: str | os.PathLike) -> tuple[dict[str, Any] | None, str]:
+    """The scores ``ganzoo bench`` wrote beside a run (``bench-result.json``) when they are of ``checkpoint`` (a
+    ``RUN/checkpoints/step-*.pt`` file), and a note saying where they came from or why there are none."""
+    checkpoint = Path(checkpoint)
+    path = checkpoint.parent.parent / "bench-result.json"
+    if checkpoint.parent.name != "checkpoints" or not os.path.lexists(path):
         return None, "no scores (not a 'ganzoo bench' run: score it with 'ganzoo eval')"
     problem = file_problem(path, MAX_CONFIG_BYTES)
     try:
@@ -150,8 +152,14 @@ def run_scores(run: str | os.PathLike, checkpoint: str | os.PathLike) -> tuple[d
         if key in result:
             scores[key] = float(value) if finite else None
     protocol = result.get("protocol")
-    scores["protocol"] = dict(protocol) if isinstance(protocol, dict) else {}
+    scores["protocol"] = {str(k): v if _json_plain(v) else str(v) for k, v in protocol.items()} \
+        if isinstance(protocol, dict) else {}
     return scores, f"scores from {path}"
+
+
+def _json_plain(value: Any) -> bool:
+    """A value config.json can hold as it is: a string, a boolean, an integer, a finite float or None."""
+    return value is None or isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value))
 
 
 def export_config(model: Any, meta: dict[str, Any], scores: dict[str, Any] | None = None) -> dict[str, Any]:

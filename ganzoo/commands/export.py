@@ -42,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
         check_hub_push(args.push_to_hub)  # a bad name, no huggingface_hub or offline: refused before writing
     model, meta = load_model(args.run, device="cpu")
     model.use_ema = True
-    scores, note = run_scores(args.run, meta["path"]) if meta["config"].get("scores") is None else (
-        meta["config"]["scores"], "scores carried from the export")
+    if meta["config"].get("scores") is not None:  # an export exported again keeps its scores
+        scores, note = meta["config"]["scores"], f"scores carried from {meta['path']}"
+    else:
+        scores, note = run_scores(meta["path"])
     write_export(model, meta, out, scores=scores, repo=args.push_to_hub, overwrite=args.overwrite,
                  grid=lambda path: save_grid(model, path, n=GRID_SAMPLES, seed=0))
     weights = "the generator's moving average and trained weights" if model.ema is not None else "trained weights"
