@@ -152,9 +152,9 @@ def newest_checkpoint(run_dir: str | os.PathLike, warn: bool = True) -> tuple[Pa
         if warn:
             warnings.warn(f"skipping a bad checkpoint: {why}", stacklevel=2)
     if not problems:
-        raise CheckpointError(f"{run_dir} holds no checkpoints ({CHECKPOINT_DIR}/step-*.pt) and is no export (config.json "
-                              "+ model.safetensors); train it first with 'ganzoo train', or pass a checkpoint file or "
-                              "a folder written by 'ganzoo export'")
+        raise CheckpointError(f"{run_dir} holds no checkpoints ({CHECKPOINT_DIR}/step-*.pt) and is no export "
+                              "(config.json + model.safetensors); train it first with 'ganzoo train', or pass a "
+                              "checkpoint file or a folder written by 'ganzoo export'")
     raise CheckpointError(f"no checkpoint of {run_dir} is usable:\n  " + "\n  ".join(problems))
 
 

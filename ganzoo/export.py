@@ -210,7 +210,8 @@ def check_out_folder(out: str | os.PathLike, overwrite: bool = False) -> Path:
         except OSError as exc:
             raise ExportError(f"--out {out} cannot be read ({os_reason(exc)}); {os_fix(exc)}") from None
         if others:
-            raise ExportError(f"--out {out} holds other files ({', '.join(others[:3])}{', …' if len(others) > 3 else ''})"
+            shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
+            raise ExportError(f"--out {out} holds other files ({shown})"
                               f" and no ganzoo export; pass a new or empty folder, or --overwrite to write the "
                               f"export's {len(FILES)} files into it (other files are left alone)")
     return out
@@ -276,8 +277,8 @@ def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
              f"{', seed ' + str(config['seed']) if config.get('seed') is not None else ''}. Samples come from "
              f"{weights}" + (" (the trained weights are included too: `--raw`)." if config["ema"] else "."), ""]
     if grid:
-        what = (f"A label sweep: one row per class, the same noise in each column (seed 0)." if config.get("conditional")
-                else "Samples, seed 0.")
+        what = ("A label sweep: one row per class, the same noise in each column (seed 0)."
+                if config.get("conditional") else "Samples, seed 0.")
         lines += ["![samples](samples.png)", "", f"*{what}*", ""]
     label = ", labels=3" if config.get("conditional") else ""
     lines += ["## Use it", "",
@@ -290,7 +291,8 @@ def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
               "import ganzoo",
               "",
               f'model = ganzoo.load("{source}")        # eval mode, {weights.replace("the ", "", 1)}',
-              f"images = model.sample(16{label})        # (16, {', '.join(map(str, config['image_shape']))}) in [-1, 1]",
+              f"images = model.sample(16{label})        # (16, {', '.join(map(str, config['image_shape']))}) in "
+              "[-1, 1]",
               "```", ""]
     plugin = config.get("plugin") or {}
     if plugin.get("distribution") and plugin["distribution"] != "ganzoo":  # a third party's model: say whose
@@ -492,7 +494,7 @@ def parse_hub_uri(uri: str) -> tuple[str, str | None]:
 def _hub(what: str) -> Any:
     try:
         import huggingface_hub
-        from huggingface_hub import constants  # noqa: F401 - the submodule, for HF_HUB_OFFLINE and the cache
+        import huggingface_hub.constants  # the submodule: HF_HUB_OFFLINE and the cache folder
     except ImportError:
         raise ExportError(f"{what} needs huggingface_hub, which is not installed: {_HUB_FIX}") from None
     return huggingface_hub
@@ -555,6 +557,7 @@ def push_to_hub(folder: str | os.PathLike, repo: str, *, private: bool = False) 
         api.upload_folder(repo_id=repo, repo_type="model", folder_path=str(folder), allow_patterns=list(FILES),
                           commit_message=f"ganzoo export ({_version()})")
     except Exception as exc:  # noqa: BLE001 - huggingface_hub's and the network's errors, said in one line
-        raise ExportError(f"{_hub_problem(exc, hub, f'--push-to-hub {repo}', download=False)}. The export in {folder} is complete: "
-                          f"run the command again, or upload it with 'hf upload {repo} {folder}'") from None
+        why = _hub_problem(exc, hub, f"--push-to-hub {repo}", download=False)
+        raise ExportError(f"{why}. The export in {folder} is complete: run the command again, or upload it with "
+                          f"'hf upload {repo} {folder}'") from None
     return f"{getattr(hub.constants, 'ENDPOINT', 'https://huggingface.co').rstrip('/')}/{repo}"

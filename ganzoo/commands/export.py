@@ -56,5 +56,6 @@ def run(args: argparse.Namespace) -> int:
         url = push_to_hub(out, args.push_to_hub, private=args.private)
         console.print(f"pushed to {url}", highlight=False, markup=False, soft_wrap=True)
         where = f"hf://{args.push_to_hub}"
-    console.print(f'load it with ganzoo.load("{where}") or: ganzoo sample {where}', highlight=False, markup=False, soft_wrap=True)
+    console.print(f'load it with ganzoo.load("{where}") or: ganzoo sample {where}', highlight=False, markup=False,
+                  soft_wrap=True)
     return 0
