@@ -474,8 +474,7 @@ def test_a_failed_upload_keeps_the_export_and_says_how_to_retry(runs, tmp_path, 
 
 
 def test_pyproject_declares_the_hub_extra_and_safetensors() -> None:
-    import tomllib
-
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert any(d.startswith("safetensors") for d in project["dependencies"])
     assert not any(d.startswith("huggingface_hub") for d in project["dependencies"])
