@@ -170,6 +170,17 @@ def test_a_cut_off_transfer_is_an_error_and_leaves_no_partial_file(hub, server, 
     assert leftovers(hub) == []
 
 
+def test_an_interrupted_download_leaves_no_partial_file(hub, server, capsys, monkeypatch) -> None:
+    class CtrlC(download.Progress):
+        def update(self, *args: object, **kwargs: object) -> None:
+            raise KeyboardInterrupt  # Ctrl-C after the first chunk was written
+
+    monkeypatch.setattr(download, "Progress", CtrlC)
+    code, _, err = cli(capsys, "evaluator", "download", "inception-v3", "--url", f"{server.base}/weights.pth")
+    assert code == 130 and "Traceback" not in err
+    assert leftovers(hub) == []
+
+
 def test_a_stalled_transfer_times_out_and_leaves_no_partial_file(hub, server, capsys, monkeypatch) -> None:
     monkeypatch.setattr(download, "TIMEOUT", 0.5)
     code, _, err = cli(capsys, "evaluator", "download", "inception-v3", "--url", f"{server.base}/stall.pth")
@@ -190,7 +201,7 @@ def test_no_network_says_how_to_place_the_file_by_hand(hub, capsys) -> None:
     code, _, err = cli(capsys, "evaluator", "download", "inception-v3", "--url", url)
     assert code == 2
     one_line_error(err, url, "no network", "curl -L -o", str(hub / inception.FILENAME), inception.WEIGHTS_ENV)
-    assert leftovers(hub) == []
+    assert not hub.parent.exists()  # nothing made, not even the folder
 
 
 def test_not_an_http_url_is_refused(hub, capsys) -> None:

@@ -153,13 +153,6 @@ def download_weights(remote: RemoteWeights, *, url: str | None = None, console: 
     override = f"--url or ${remote.url_env}" if remote.url_env else "--url"
     if urllib.parse.urlsplit(src).scheme not in ("http", "https"):
         raise EvaluatorError(f"{src!r} is not an http(s) URL; pass one with {override}")
-    folder = remote.path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EvaluatorError(f"cannot make the folder {folder} for {remote.path.name} ({os_reason(exc)}); set "
-                             "TORCH_HOME to a writable folder, or place the file by hand: "
-                             f"{remote.by_hand(src)}") from None
     request = urllib.request.Request(src, headers={"User-Agent": "ganzoo"})
     try:
         response = urllib.request.urlopen(request, timeout=TIMEOUT)  # noqa: S310 - http(s) only, checked above
@@ -169,8 +162,16 @@ def download_weights(remote: RemoteWeights, *, url: str | None = None, console: 
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         raise EvaluatorError(f"cannot reach {src} ({_reason(exc)}): no network, or the host is unreachable from "
                              f"here. {remote.by_hand(src)}") from None
+    folder = remote.path.parent
     with response:
-        size = int(response.headers.get("Content-Length") or 0) or None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EvaluatorError(f"cannot make the folder {folder} for {remote.path.name} ({os_reason(exc)}); set "
+                                 "TORCH_HOME to a writable folder, or place the file by hand: "
+                                 f"{remote.by_hand(src)}") from None
+        length = str(response.headers.get("Content-Length") or "").strip()
+        size = int(length) if length.isdigit() and int(length) > 0 else None  # unknown: the hash still decides
         free = shutil.disk_usage(folder).free
         if size is not None and free < size:
             raise EvaluatorError(f"{remote.path.name} is {size:,} bytes but {folder} has {free:,} free; free disk "
