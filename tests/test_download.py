@@ -29,7 +29,8 @@ BODY_SHA256 = hashlib.sha256(BODY).hexdigest()
 
 
 class Server:
-    """A local HTTP server: ``/weights.pth`` whole, ``/cut.pth`` cut off, ``/stall.pth`` stalled, anything else 404."""
+    """A local HTTP server: ``/weights.pth`` whole, ``/cut.pth`` cut off, ``/stall.pth`` stalled, ``/badlength.pth``
+    with a nonsense Content-Length, anything else 404."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
@@ -39,12 +40,13 @@ class Server:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 outer.requests.append(self.path)
-                if self.path not in ("/weights.pth", "/cut.pth", "/stall.pth"):
+                if self.path not in ("/weights.pth", "/cut.pth", "/stall.pth", "/badlength.pth"):
                     self.send_error(404, "Not Found")
                     return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")
-                self.send_header("Content-Length", str(len(BODY) + (1000 if self.path == "/cut.pth" else 0)))
+                length = str(len(BODY) + (1000 if self.path == "/cut.pth" else 0))
+                self.send_header("Content-Length", "abc" if self.path == "/badlength.pth" else length)
                 self.end_headers()
                 if self.path == "/stall.pth":
                     self.wfile.write(BODY[:1000])
@@ -151,6 +153,12 @@ def test_download_lands_atomically_shows_progress_and_is_not_repeated(hub, serve
 def test_the_url_flag_wins_over_the_variable(hub, server, capsys, monkeypatch) -> None:
     monkeypatch.setenv(inception.URL_ENV, refused_url())
     code, _, err = cli(capsys, "evaluator", "download", "inception-v3", "--url", f"{server.base}/weights.pth")
+    assert code == 0, err
+    assert (hub / inception.FILENAME).read_bytes() == BODY
+
+
+def test_a_nonsense_content_length_leaves_the_hash_to_decide(hub, server, capsys) -> None:
+    code, _, err = cli(capsys, "evaluator", "download", "inception-v3", "--url", f"{server.base}/badlength.pth")
     assert code == 0, err
     assert (hub / inception.FILENAME).read_bytes() == BODY
 
