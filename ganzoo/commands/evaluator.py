@@ -88,9 +88,10 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Train, save and report a classifier evaluator."""
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--threads", args.threads)):
-        if value <= 0:
-            raise ConfigError(f"{flag} {value}: must be a positive number")
+    for flag, value, high in (("--epochs", args.epochs, 10_000), ("--batch-size", args.batch_size, 65_536),
+                              ("--threads", args.threads, 1024)):
+        if not 0 < value <= high:
+            raise ConfigError(f"{flag} {value}: must be an integer from 1 to {high:,}")
     if args.holdout < 0:
         raise ConfigError(f"--holdout {args.holdout}: must be positive (or 0 for a fifth of the data set)")
     check_seed("--seed", args.seed)
