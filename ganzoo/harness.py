@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganzoo import distributed, rng
+from ganzoo import distributed, pictures, rng
 from ganzoo.batches import BatchStream
 from ganzoo.config import Zoo, load_zoo
 from ganzoo.environment import resolve_device
@@ -36,7 +36,7 @@ from ganzoo.model import GenerativeModel
 from ganzoo.progress import RunBar
 from ganzoo.registry import host
 from ganzoo.runconfig import RunConfig, TrainOptions, check_options, resolve_run_dir
-from ganzoo.rundir import RunDir
+from ganzoo.rundir import PROGRESS_FILE, RunDir
 from ganzoo.runstart import fresh, resumed
 from ganzoo.trainer import Event, Trainer
 
@@ -151,6 +151,7 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
 
             with distributed.unwrapped(model) as net:
                 rundir.write_samples(step, lambda p: save_grid(net, p, n=int(tcfg["sample_grid"]), seed=cfg.seed))
+            rundir.write_picture(PROGRESS_FILE, lambda p: pictures.progress_animation(rundir.path, p))
 
     def callback(step: int) -> None:
         if not ctx.is_main:

@@ -151,6 +151,11 @@ class GenerativeModel(nn.Module):
         """Generate ``n`` images in [-1, 1] of shape ``(n, *image_shape)``; ``labels`` for conditional models."""
         raise NotImplementedError
 
+    def decode_latents(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [-1, 1] for latent codes ``z`` ``(n, latent_dim)`` in eval mode without gradients (optional:
+        ``ganzoo sample --latent-grid`` and ``--interpolate`` need it, and ``latent_dim`` among the hyperparameters)."""
+        raise NotImplementedError
+
     # -- helpers shared by every model -------------------------------------------------------------
     @classmethod
     def summary(cls) -> str:

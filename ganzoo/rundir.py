@@ -10,7 +10,7 @@
 - a run that fails before its first step leaves the folder as it found it: the ``config.yaml`` and ``.lock`` it made
   are removed (and the folder, when the run made it); nothing that was there before is.
 
-Layout: ``config.yaml``, ``metrics.jsonl``, ``samples/step-*.png``, ``checkpoints/step-*.pt``, ``.lock``.
+Layout: ``config.yaml``, ``metrics.jsonl``, ``samples/step-*.png`` (and ``samples/progress.gif``), ``checkpoints/step-*.pt``, ``.lock``.
 """
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ from ganzoo.checkpoint import CHECKPOINT_DIR, checkpoint_path, list_checkpoints,
 from ganzoo.errors import CheckpointError, ConfigError, TrainingError
 from ganzoo.files import atomic_write, is_temporary, os_fix, os_reason
 
-__all__ = ["CONFIG_FILE", "LOCK_FILE", "METRICS_FILE", "RunDir", "SAMPLES_DIR"]
+__all__ = ["CONFIG_FILE", "LOCK_FILE", "METRICS_FILE", "PROGRESS_FILE", "RunDir", "SAMPLES_DIR"]
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
+#: The animation of the sample grids, rebuilt after each one (``samples/progress.gif``).
+PROGRESS_FILE = "progress.gif"
 LOCK_FILE = ".lock"
 _ENTRIES = (CONFIG_FILE, METRICS_FILE, SAMPLES_DIR, CHECKPOINT_DIR, LOCK_FILE)
 
@@ -150,6 +152,7 @@ class RunDir:
                 p.unlink()
             for p in self.samples_dir.glob("step-*.png") if self.samples_dir.is_dir() else []:
                 p.unlink()
+            (self.samples_dir / PROGRESS_FILE).unlink(missing_ok=True)
             (self.path / METRICS_FILE).unlink(missing_ok=True)
             self._write_config(config)
 
@@ -233,7 +236,11 @@ class RunDir:
 
     def write_samples(self, step: int, save: Callable[[Path], Any]) -> Path:
         """Write the sample grid of ``step`` with ``save(path)`` (an atomic PNG writer)."""
-        path = self.samples_dir / f"step-{step:08d}.png"
+        return self.write_picture(f"step-{step:08d}.png", save)
+
+    def write_picture(self, name: str, save: Callable[[Path], Any]) -> Path:
+        """Write ``samples/NAME`` with ``save(path)`` (an atomic writer), never through a link."""
+        path = self.samples_dir / name
         if not self.main:
             return path
         self._refuse_link(path.parent, path)

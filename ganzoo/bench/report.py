@@ -11,6 +11,7 @@ from rich.table import Table
 from ganzoo.bench.results import target_key, write_json
 from ganzoo.checkpoint import load_model
 from ganzoo.files import atomic_write
+from ganzoo.pictures import progress_animation
 from ganzoo.sampling import save_grid
 
 __all__ = [
@@ -142,8 +143,9 @@ def protocol_line(results: dict[str, Any]) -> str:
     return line
 
 
-def markdown(results: dict[str, Any], pictures: dict[str, str], plot: str | None) -> str:
-    """report.md: the leaderboard as a Markdown table, the protocol, and the pictures."""
+def markdown(results: dict[str, Any], pictures: dict[str, str], plot: str | None,
+             progress: dict[str, str] | None = None) -> str:
+    """report.md: the leaderboard as a Markdown table, the protocol, the pictures (``progress``: animations)."""
     models = results["models"]
     cols = columns(results)
     best = best_per_column(models, cols)
@@ -168,6 +170,8 @@ def markdown(results: dict[str, Any], pictures: dict[str, str], plot: str | None
     lines += ["## Samples", ""]
     for name, pic in pictures.items():
         lines += [f"### {name}", "", f"![{name} samples]({pic})", ""]
+        if (progress or {}).get(name):
+            lines += [f"Learning (the run's fixed-noise grids, seed 0): ![{name} during training]({progress[name]})", ""]
     return "\n".join(lines)
 
 
@@ -202,6 +206,7 @@ def plot_fid_curves(results: dict[str, Any], path: Path) -> bool:
 def write_all(results: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> None:
     """Write results.json, one sample grid per model, the FID plot and report.md into ``out``."""
     pictures: dict[str, str] = {}
+    progress: dict[str, str] = {}
     for m in results["models"]:
         run = next(r for r in runs if r["model"] == m["model"])
         net, _ = load_model(run["checkpoint"], device="cpu")
@@ -209,10 +214,12 @@ def write_all(results: dict[str, Any], runs: list[dict[str, Any]], out: Path) ->
         save_grid(net, out / pic, seed=0)
         pictures[m["model"]] = pic
         m["samples"] = pic
+        if progress_animation(run["run_dir"], out / f"progress-{m['model']}.gif"):  # its first seed's grids
+            progress[m["model"]] = m["progress"] = f"progress-{m['model']}.gif"
     plot = "fid-curve.png" if plot_fid_curves(results, out / "fid-curve.png") else None
-    results["pictures"] = {"samples": pictures, "fid_curve": plot}
+    results["pictures"] = {"samples": pictures, "progress": progress, "fid_curve": plot}
     write_json(out / "results.json", _finite(results))
-    atomic_write(out / "report.md", markdown(results, pictures, plot))
+    atomic_write(out / "report.md", markdown(results, pictures, plot, progress))
 
 
 def _finite(obj: Any) -> Any:

@@ -18,7 +18,8 @@ from ganzoo.config import SECTION_CHOICES, SECTIONS, Zoo, defaults_of, load_zoo
 from ganzoo.data import DataSpec
 from ganzoo.environment import describe, resolve_device
 from ganzoo.errors import ConfigError
-from ganzoo.metrics import evaluate, prepare_scoring
+from ganzoo.metrics import dataset_evaluator, evaluate, prepare_scoring
+from ganzoo.metrics.download import ensure_weights
 from ganzoo.metrics.manifold import PRDC_KEYS
 from ganzoo.progress import make_progress
 from ganzoo.registry import host
@@ -64,6 +65,8 @@ class BenchOptions:
     overrides: list[str] = field(default_factory=list)
     quiet: bool = False
     fid_targets: list[float] | None = None
+    #: Download the evaluator's weights file first when it is missing (``--download``).
+    download: bool = False
 
 
 @dataclass
@@ -166,6 +169,8 @@ def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
     plan = resolve_plan(opts, zoo)
     zoo = zoo.with_overrides(plan.overrides)
     device = resolve_device(opts.device)
+    if opts.download:
+        ensure_weights(plan.evaluator or dataset_evaluator(plan.dataset, zoo), plan.scoring()["evaluator_options"])
     # Everything scoring needs is checked before any training: the data, the evaluator, its reading of the images.
     prepare_scoring(plan.data_spec(), zoo=zoo, device=device, **plan.scoring())
     out = Path(opts.out)

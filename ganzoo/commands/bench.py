@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                        "datasets.<name>.evaluator; see 'ganzoo evaluator list')")
     p.add_argument("--evaluator-weights", metavar="PATH",
                    help="weights file of an evaluator that reads one (see 'ganzoo evaluator list')")
+    p.add_argument("--download", action="store_true",
+                   help="download the evaluator's weights file before anything else if it is missing (inception-v3; "
+                        "see 'ganzoo evaluator download')")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="training steps per model")
     budget.add_argument("--minutes", type=float, help="training minutes per model")
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
                         evaluator=args.evaluator, evaluator_weights=args.evaluator_weights, steps=args.steps,
                         minutes=args.minutes, seeds=args.seeds, n_eval=args.n_eval, eval_every=args.eval_every,
                         out=args.out, reuse=args.reuse, fid_targets=args.fid_targets, device=args.device,
-                        config=args.config, overrides=args.overrides, quiet=args.quiet or args.json)
+                        config=args.config, overrides=args.overrides, quiet=args.quiet or args.json,
+                        download=args.download)
     results = run_bench(opts, console=err_console if args.json else console)  # --json: stdout holds only JSON
     if args.json:
         print(json.dumps(results, indent=2, default=str))

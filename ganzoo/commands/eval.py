@@ -18,7 +18,8 @@ from ganzoo.console import console, err_console
 from ganzoo.data import DataSpec
 from ganzoo.environment import resolve_device
 from ganzoo.errors import ConfigError
-from ganzoo.metrics import evaluate
+from ganzoo.metrics import dataset_evaluator, evaluate
+from ganzoo.metrics.download import ensure_weights
 from ganzoo.rng import check_seed
 
 __all__ = ["ROWS", "add_parser", "protocol_table", "result_object", "run_eval", "scores_table"]
@@ -56,6 +57,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument("--evaluator-weights", "--inception-weights", dest="weights", metavar="PATH",
                    help="weights file of an evaluator that reads one (see 'ganzoo evaluator list')")
+    p.add_argument("--download", action="store_true",
+                   help="download the evaluator's weights file first if it is missing (inception-v3; see 'ganzoo "
+                        "evaluator download')")
     p.add_argument("--config", help="zoo file (default: the zoo's zoo.yaml)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--raw", action="store_true", help="score the trained weights, not the generator's moving "
@@ -77,6 +81,9 @@ def run_eval(args: argparse.Namespace) -> int:
     model.use_ema = not args.raw
     dataset = data_spec(args, recorded=DataSpec.from_record(meta.get("config") or {}))
     seed = args.seed if args.seed is not None else zoo.section("metrics")["seed"]
+    options = {"weights": args.weights} if args.weights else None
+    if args.download:
+        ensure_weights(args.evaluator or dataset_evaluator(dataset.name, zoo), options)
     progress = None
     if not args.json:
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -84,7 +91,7 @@ def run_eval(args: argparse.Namespace) -> int:
     with progress if progress is not None else contextlib.nullcontext():
         scores = evaluate(model, dataset=dataset, evaluator=args.evaluator, n=args.n, seed=seed,
                           batch_size=args.batch_size, device=str(device), progress=progress, zoo=zoo,
-                          evaluator_options={"weights": args.weights} if args.weights else None)
+                          evaluator_options=options)
     result = result_object(scores, conditional=bool(model.conditional), run=str(args.run),
                            model=meta.get("model") or getattr(model, "name", ""))
     if args.json:

@@ -1,4 +1,5 @@
-"""``ganzoo evaluator list`` and ``ganzoo evaluator fit DATASET``: the feature extractors that scores use."""
+"""``ganzoo evaluator list``, ``ganzoo evaluator fit DATASET`` and ``ganzoo evaluator download NAME``: the feature
+extractors that scores use."""
 from __future__ import annotations
 
 import argparse
@@ -13,14 +14,16 @@ from ganzoo.environment import resolve_device
 from ganzoo.errors import ConfigError
 from ganzoo.metrics import list_evaluators
 from ganzoo.metrics.classifier import FitConfig, fit_evaluator
+from ganzoo.metrics.download import download_weights, remote_weights, verify_weights
 from ganzoo.rng import check_seed
 
-__all__ = ["add_parser", "run_fit", "run_list"]
+__all__ = ["add_parser", "run_download", "run_fit", "run_list"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``evaluator list`` and ``evaluator fit``."""
-    p = sub.add_parser("evaluator", help="list evaluators, or fit a classifier evaluator for a labelled data set",
+    p = sub.add_parser("evaluator", help="list evaluators, fit a classifier evaluator for a labelled data set, or "
+                                         "download an evaluator's weights",
                        description="Evaluators turn images into features (FID, KID) and class logits (IS, class "
                                    "accuracy).")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
@@ -55,6 +58,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", action="store_true", help="print the saved record as JSON")
     q.set_defaults(func=run_fit)
 
+    q = actions.add_parser(
+        "download", help="download an evaluator's weights file (inception-v3), checked against its SHA-256",
+        description="Fetch the weights file NAME declares (inception-v3: torch-fidelity's InceptionV3 into the torch "
+                    "hub cache, $TORCH_HOME/hub/checkpoints) with a progress bar, check its SHA-256 and move it into "
+                    "place; a failed download leaves no file. Nothing is fetched when the file is already there.")
+    q.add_argument("name", metavar="NAME", help="a registered evaluator with a weights file ('ganzoo evaluator list')")
+    q.add_argument("--url", help="fetch from this URL instead (a mirror; inception-v3 also reads "
+                                 "$GANZOO_INCEPTION_URL)")
+    q.add_argument("--force", action="store_true", help="download again even when the file is there")
+    q.set_defaults(func=run_download)
+
 
 def run_list(args: argparse.Namespace) -> int:
     """Print the registered and fitted evaluators."""
@@ -74,9 +88,10 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_fit(args: argparse.Namespace) -> int:
     """Train, save and report a classifier evaluator."""
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size), ("--threads", args.threads)):
-        if value <= 0:
-            raise ConfigError(f"{flag} {value}: must be a positive number")
+    for flag, value, high in (("--epochs", args.epochs, 10_000), ("--batch-size", args.batch_size, 65_536),
+                              ("--threads", args.threads, 1024)):
+        if not 0 < value <= high:
+            raise ConfigError(f"{flag} {value}: must be an integer from 1 to {high:,}")
     if args.holdout < 0:
         raise ConfigError(f"--holdout {args.holdout}: must be positive (or 0 for a fifth of the data set)")
     check_seed("--seed", args.seed)
@@ -96,4 +111,17 @@ def run_fit(args: argparse.Namespace) -> int:
     console.print(f"use it: ganzoo eval RUN_DIR --evaluator {use}, ganzoo bench ... --evaluator {use}, or for both "
                   f"a zoo file (--config) holding datasets: {{{args.dataset}: {{evaluator: {use}}}}}", highlight=False,
                   soft_wrap=True)
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    """Download a registered evaluator's weights file unless it is already there."""
+    remote = remote_weights(args.name)
+    if remote.path.is_file() and not args.force:
+        digest = verify_weights(remote)
+        console.print(f"{args.name}: weights already there: {remote.path}\nSHA-256 {digest}", highlight=False,
+                      soft_wrap=True)
+        return 0
+    digest = download_weights(remote, url=args.url)
+    console.print(f"{args.name}: weights saved to {remote.path}\nSHA-256 {digest}", highlight=False, soft_wrap=True)
     return 0

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+from typing import Any
 
+from ganzoo import pictures
 from ganzoo.checkpoint import load_model
 from ganzoo.console import console
 from ganzoo.environment import resolve_device
@@ -35,6 +38,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                      "default: from --out's suffix, else png")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    picture = p.add_mutually_exclusive_group()
+    picture.add_argument("--latent-grid", type=int, metavar="N",
+                         help="an N×N grid walking the latent space at normal quantiles: its two axes for a 2-D "
+                              "latent (the VAE manifold), else its two principal directions (stated on the image)")
+    picture.add_argument("--interpolate", type=int, metavar="K",
+                         help="slerp through K random latents, 8 steps each (one row per class for conditional "
+                              "models); --out x.gif writes an animation")
     p.add_argument("--raw", action="store_true", help="sample from the trained weights, not their moving average "
                                                        "(models trained with ema_decay or ema_half_life)")
     p.set_defaults(func=run)
@@ -53,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     check_label(model, args.label)
     model.use_ema = not args.raw
     weights = "the moving average of its weights" if model.ema is not None and not args.raw else "its trained weights"
+    if args.latent_grid is not None or args.interpolate is not None:
+        return _picture(args, model, meta, weights)
     try:
         if fmt == "npz":
             images, labels = sample_images(model, args.n, label=args.label, seed=args.seed)
@@ -85,3 +97,42 @@ def label_index(label: str | int | None, class_names: list[str] | None) -> int |
         known = ", ".join(names) if names else "none recorded: give the class index"
         raise ConfigError(f"--label {label!r}: not a class of this run.{did_you_mean(label, names)} Its classes: "
                           f"{known}") from None
+
+
+def _picture(args: argparse.Namespace, model: Any, meta: dict[str, Any], weights: str) -> int:
+    """``--latent-grid`` or ``--interpolate``: a captioned PNG (or, for an interpolation, a GIF by --out's suffix)."""
+    if args.format == "npz":
+        raise ConfigError("--format npz writes samples; --latent-grid and --interpolate write pictures (PNG or GIF)")
+    if args.latent_grid is not None:
+        images, nrow, how = pictures.latent_grid(model, args.latent_grid, label=args.label, seed=args.seed)
+        default = "latent-grid.png"
+    else:
+        if args.label is not None:
+            raise ConfigError("--interpolate draws one row per class; drop --label")
+        images, nrow, how = pictures.interpolation(model, args.interpolate, seed=args.seed)
+        default = "interpolation.png"
+    out = Path(args.out or default)
+    try:
+        if out.suffix.lower() == ".gif" and args.interpolate is not None:
+            _write_walk_gif(images, nrow, how, out)
+        else:
+            pictures.write_picture(pictures.captioned(images, nrow, how), out)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}; pass a writable --out") from None
+    console.print(f"wrote {out}: {how}; {meta['model']} at step {meta['step']}, {weights}", highlight=False,
+                  soft_wrap=True)
+    return 0
+
+
+def _write_walk_gif(images: Any, nrow: int, how: str, out: Path) -> None:
+    """The walk as an animation: frame t shows column t of every row."""
+    import tempfile
+
+    rows = len(images) // nrow
+    with tempfile.TemporaryDirectory() as tmp:
+        frames = []
+        for t in range(nrow):
+            path = Path(tmp) / f"{t:03d}.png"
+            write_png(images[t::nrow], path, nrow=rows if rows <= 10 else math.ceil(math.sqrt(rows)))
+            frames.append((path, f"{t + 1}/{nrow}"))
+        pictures.write_animation(frames, out, frame_ms=150)

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ganzoo.metrics.download import RemoteWeights
 from ganzoo.metrics.errors import MetricsError
 
 __all__ = [
@@ -43,6 +44,17 @@ class Evaluator(nn.Module):
     def status(cls) -> str:
         """Whether this evaluator can be built here, without building it: "ready", or what is missing and the fix."""
         return "ready"
+
+    @classmethod
+    def remote_weights(cls) -> RemoteWeights | None:
+        """The weights file ``ganzoo evaluator download NAME`` fetches for this evaluator (None: it needs none)."""
+        return None
+
+    @classmethod
+    def missing_weights(cls, **options: Any) -> RemoteWeights | None:
+        """The remote weights file still missing before this evaluator can be built with ``options`` (None: none)."""
+        remote = cls.remote_weights()
+        return remote if remote is not None and not remote.path.is_file() else None
 
     def train(self, mode: bool = True) -> "Evaluator":
         """Stay in eval mode whatever is asked (torchmetrics and callers may call ``.train()``)."""

@@ -1,8 +1,10 @@
 """The standard evaluator ``inception-v3``: torch-fidelity's InceptionV3 with its published weights, found offline.
 
 The weights file is looked up, in order, at an explicit path (``--evaluator-weights``), at ``$GANZOO_INCEPTION_WEIGHTS``,
-then in the torch hub cache (``$TORCH_HOME/hub/checkpoints``). Nothing is ever downloaded: a missing file is a clear
-error naming the file, its URL and where to put it. Images go in as uint8 with grey repeated to 3 channels, and are
+then in the torch hub cache (``$TORCH_HOME/hub/checkpoints``). It is downloaded only on request (``ganzoo evaluator
+download inception-v3``, or ``--download`` on ``eval`` and ``bench``; from ``$GANZOO_INCEPTION_URL`` when set) and
+checked against its pinned SHA-256; a missing file is otherwise a clear error naming the file, its URL, where to put it
+and the command. Images go in as uint8 with grey repeated to 3 channels, and are
 resized to 299×299 with torch-fidelity's TensorFlow-1 compatible bilinear resize (no antialiasing), as TTUR and
 torch-fidelity do, so scores compare with published ones.
 """
@@ -14,12 +16,13 @@ from typing import Any
 
 import torch
 
+from ganzoo.metrics.download import RemoteWeights, hub_path
 from ganzoo.metrics.errors import EvaluatorError, MetricsError
 from ganzoo.metrics.evaluators import Evaluator, sha256_file
 
 __all__ = [
-    "FEATURE_DIMS", "FILENAME", "NAME", "SHA256_PREFIX", "URL", "WEIGHTS_ENV", "InceptionEvaluator", "find_weights",
-    "hub_weights_path",
+    "DOWNLOAD_COMMAND", "FEATURE_DIMS", "FILENAME", "NAME", "SHA256", "SHA256_PREFIX", "URL", "URL_ENV", "WEIGHTS_ENV",
+    "InceptionEvaluator", "find_weights", "hub_weights_path",
 ]
 
 #: Registry name of the standard evaluator.
@@ -30,15 +33,22 @@ WEIGHTS_ENV = "GANZOO_INCEPTION_WEIGHTS"
 URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"
 #: The file's name, as torch hub stores it.
 FILENAME = URL.rsplit("/", 1)[1]
+#: Environment variable naming another URL to download the same file from (a mirror).
+URL_ENV = "GANZOO_INCEPTION_URL"
+#: The file's SHA-256 (95,628,359 bytes). Not computed here (no network): it is the digest that several independent
+#: projects pinning this very file record, and it starts with the file name's 6726825d, torch hub's convention.
+SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 #: torch hub's convention: the file name carries the first hex digits of its SHA-256.
-SHA256_PREFIX = "6726825d"
+SHA256_PREFIX = FILENAME.rsplit("-", 1)[1].split(".")[0]
+#: The command that fetches the file.
+DOWNLOAD_COMMAND = f"ganzoo evaluator download {NAME}"
 #: Feature layers torch-fidelity offers (2048 = pool3, the one FID/KID are published with).
 FEATURE_DIMS = (64, 192, 768, 2048)
 
 
 def hub_weights_path() -> Path:
     """Where torch hub keeps the weights: ``<torch hub dir>/checkpoints/<FILENAME>``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / FILENAME
+    return hub_path(FILENAME)
 
 
 def find_weights(path: str | os.PathLike | None = None) -> Path:
@@ -54,10 +64,11 @@ def find_weights(path: str | os.PathLike | None = None) -> Path:
     if hub.is_file():
         return hub
     raise EvaluatorError(
-        f"InceptionV3 weights not found, and ganzoo never downloads them. Get the file {FILENAME} from {URL} "
-        f"(on a machine with internet: curl -L -o {FILENAME} {URL}) and either put it at {hub} (the torch hub "
-        f"cache), set {WEIGHTS_ENV}=/path/to/{FILENAME}, or pass --evaluator-weights /path/to/{FILENAME}. "
-        "Offline without it, score with a classifier evaluator instead ('ganzoo evaluator list').")
+        f"InceptionV3 weights not found at {hub}. Fetch them with '{DOWNLOAD_COMMAND}' (or add --download to "
+        f"'ganzoo eval' or 'ganzoo bench'); without network here, get the file {FILENAME} from {URL} (on a machine "
+        f"with internet: curl -L -o {FILENAME} {URL}) and either put it at {hub} (the torch hub cache), set "
+        f"{WEIGHTS_ENV}=/path/to/{FILENAME}, or pass --evaluator-weights /path/to/{FILENAME}. Offline without it, "
+        "score with a classifier evaluator instead ('ganzoo evaluator list').")
 
 
 class InceptionEvaluator(Evaluator):
@@ -72,7 +83,21 @@ class InceptionEvaluator(Evaluator):
         try:
             return f"weights: {find_weights()}"
         except EvaluatorError:
-            return f"weights missing: download {URL} into {hub_weights_path().parent} or set ${WEIGHTS_ENV}"
+            return (f"weights missing: run '{DOWNLOAD_COMMAND}' (or put {URL} into {hub_weights_path().parent}, or "
+                    f"set ${WEIGHTS_ENV})")
+
+    @classmethod
+    def remote_weights(cls) -> RemoteWeights:
+        """torch-fidelity's weights file, downloaded into the torch hub cache (``$GANZOO_INCEPTION_URL``: a mirror)."""
+        return RemoteWeights(url=URL, path=hub_weights_path(), sha256=SHA256, url_env=URL_ENV,
+                             manual=f"set {WEIGHTS_ENV}=/path/to/{FILENAME}, or pass --evaluator-weights PATH")
+
+    @classmethod
+    def missing_weights(cls, weights: str | os.PathLike | None = None, **options: Any) -> RemoteWeights | None:
+        """The hub cache's file when no weights are found; None when a path (flag or variable) names the file."""
+        if weights or os.environ.get(WEIGHTS_ENV):
+            return None  # the user named a file: it is used, or reported missing by find_weights, never fetched
+        return super().missing_weights()
 
     def __init__(self, weights: str | os.PathLike | None = None, feature_dim: int = 2048) -> None:
         super().__init__()
@@ -89,7 +114,7 @@ class InceptionEvaluator(Evaluator):
             raise EvaluatorError(f"InceptionV3 weights {str(path)!r} cannot be read ({type(exc).__name__}); "
                                  f"download {URL} again") from None
         self.weights_sha256 = sha256_file(path)
-        self.standard_weights = self.weights_sha256.startswith(SHA256_PREFIX)
+        self.standard_weights = self.weights_sha256 == SHA256
         try:
             self.net = FeatureExtractorInceptionV3("inception-v3-compat", [str(feature_dim), "logits_unbiased"],
                                                    feature_extractor_weights_path=str(path))

@@ -14,4 +14,4 @@ def register_evaluators(register) -> None:
              "small CNN trained on the embedded MNIST (1×28×28, 64 features, shipped weights, SHA-256 checked)")
     register("inception-v3", InceptionEvaluator,
              "torch-fidelity InceptionV3 (2048 pool3 features; weights from --evaluator-weights, "
-             "$GANZOO_INCEPTION_WEIGHTS or the torch hub cache)")
+             "$GANZOO_INCEPTION_WEIGHTS or the torch hub cache: 'ganzoo evaluator download inception-v3')")

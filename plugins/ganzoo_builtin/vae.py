@@ -91,7 +91,11 @@ class VAE(GenerativeModel):
                generator: torch.Generator | None = None) -> torch.Tensor:
         """Decode ``n`` codes z ~ N(0, I) to images in [-1, 1] (labels are ignored: the VAE is unconditional)."""
         self.check_labels(n, labels, generator)
-        return self._eval(lambda z: self.decode(z), self.noise(n, self.hp.latent_dim, generator))
+        return self.decode_latents(self.noise(n, self.hp.latent_dim, generator))
+
+    def decode_latents(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode codes ``z`` to images in [-1, 1] (labels are ignored)."""
+        return self._eval(lambda codes: self.decode(codes), z.to(self.device))
 
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         """Decode the posterior means of ``images`` (in [-1, 1]) back to images in [-1, 1]."""
