@@ -65,7 +65,7 @@ def test_each_rank_trains_on_its_own_half_of_every_batch(ddp_run: Path) -> None:
 def test_only_rank_zero_writes_one_run(ddp_run: Path) -> None:
     run = ddp_run / "run"
     assert [p.name for p in list_checkpoints(run)] == ["step-00000002.pt", "step-00000004.pt"]
-    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-00000002.png", "step-00000004.png"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["progress.gif", "step-00000002.png", "step-00000004.png"]
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in lines] == list(range(1, STEPS + 1))  # logged once, not once per rank
     assert "world_size: 2" in (run / "config.yaml").read_text()
