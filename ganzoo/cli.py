@@ -5,6 +5,8 @@ import argparse
 import importlib
 import sys
 
+from rich.markup import escape
+
 from ganzoo import __version__
 from ganzoo.console import err_console
 from ganzoo.errors import GanzooError
@@ -38,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except GanzooError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("interrupted")
