@@ -186,7 +186,7 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
             rundir.write_samples(step, lambda p: write_png(images, p, nrow))
             rundir.write_picture(PROGRESS_FILE, lambda p: pictures.progress_animation(rundir.path, p))
             grid = make_grid(to_uint8(images), nrow=nrow, padding=2)  # the PNG's pixels: (3, H, W) uint8
-            runlog.images(step, "samples", grid.permute(1, 2, 0).numpy())
+            runlog.images(step, "samples", grid.permute(1, 2, 0).contiguous().numpy())
 
     def callback(step: int) -> None:
         if not ctx.is_main:
