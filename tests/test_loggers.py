@@ -14,6 +14,8 @@ import pytest
 import torch
 import yaml
 from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # the dev extra installs it
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 import ganzoo
 from ganzoo.cli import main
@@ -23,10 +25,6 @@ from ganzoo.harness import TrainOptions, train
 from ganzoo.loggers import Logger, list_loggers
 from ganzoo.registry import host
 from ganzoo.sampling import grid_size
-
-pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-from tensorboard.plugins.hparams import plugin_data_pb2  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 TINY = ["gan.g_widths=[16]", "gan.d_widths=[16]", "gan.latent_dim=8", "train.log_every=1", "train.sample_every=2",
@@ -95,11 +93,21 @@ class Broken(Logger):
         Broken.closed += 1
 
 
+class Unbuildable(Logger):
+    """A logger whose constructor has a bug."""
+
+    name = "unbuildable"
+
+    def __init__(self) -> None:
+        raise ValueError("no API key in the environment")
+
+
 class Plugin:
     @ganzoo.hookimpl
     def register_loggers(self, register) -> None:
         register(Recorder)
         register(Broken)
+        register(Unbuildable)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -227,6 +235,15 @@ def test_the_warning_is_one_line_above_the_progress_display(tmp_path, capsys):
     assert code == 0
     err = capsys.readouterr().err
     assert "warning: log_scalars of logger 'broken' (plugin 'test-loggers'" in err
+
+
+def test_a_logger_whose_constructor_raises_stops_the_command_before_any_folder(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "gan", "--steps", "1", "--out", str(out), "--quiet", "--logger", "unbuildable"]) == 2
+    err = capsys.readouterr().err
+    assert ("the constructor of logger 'unbuildable' (plugin 'test-loggers', distribution 'ganzoo-trackers 1.2') "
+            "raised ValueError: no API key in the environment") in err
+    assert not out.exists()
 
 
 # -- names and the missing extra --------------------------------------------------------------------------------
