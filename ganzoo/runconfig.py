@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ganzoo.config import Zoo, parse_set
 from ganzoo.data import DataSpec
@@ -55,7 +55,7 @@ class TrainOptions:
     max_seconds: float | None = None
     #: ``callback(step, model)`` on rank 0 every ``callback_every`` steps and at the end (RNG state preserved); a
     #: mapping of numbers it returns (``{"fid": 12.3}``) goes to the run's loggers at that step.
-    callback: Callable[[int, GenerativeModel], None] | None = None
+    callback: Callable[[int, GenerativeModel], Mapping[str, float] | None] | None = None
     callback_every: int = 0
     #: Compile the networks with ``torch.compile`` (``nn.Module.compile``: the weights' names do not change); the
     #: first step, which compiles, is timed apart (``RunSummary.compile_seconds``) and not counted in images/s.
