@@ -83,6 +83,8 @@ SECTIONS: dict[str, Any] = {
         "data_placement": "auto",
         # Options of the data set's loader (see `ganzoo datasets`), e.g. {attribute: Blond_Hair} for celeba.
         "dataset_options": MapOf(None),
+        # Registered experiment loggers (ganzoo.loggers); `ganzoo train --logger NAME` adds one for a run.
+        "loggers": ["jsonl"],
     },
     # Per data set settings: which evaluator scores it (metrics), and loader options.
     "datasets": MapOf({"evaluator": "", "description": ""}),
@@ -121,6 +123,7 @@ SECTION_CHOICES: dict[str, Any] = {
     "train.log_every": Range(1, None),
     "train.sample_grid": Range(1, 4096),
     "train.data_placement": ("auto", "device", "stream"),
+    "train.loggers": Registered("loggers"),
     "metrics.seed": Range(0, None),
     "metrics.n_eval": Range(1, 200_000),
     "metrics.batch_size": Range(1, 65_536),

@@ -147,7 +147,8 @@ def checked_sample(model: Any, n: int, labels: torch.Tensor | None, generator: t
 
 def entry_origin(entry: Any) -> str:
     """Who registered a registry entry: "data set 'x' (plugin 'p', distribution 'd 1.0')"."""
-    kind = {"datasets": "data set", "models": "model", "evaluators": "evaluator"}.get(entry.kind, entry.kind)
+    kind = {"datasets": "data set", "models": "model", "evaluators": "evaluator",
+            "loggers": "logger"}.get(entry.kind, entry.kind)
     version = f" {entry.version}" if entry.version else ""
     return f"{kind} {entry.name!r} (plugin {entry.plugin!r}, distribution '{entry.dist}{version}')"
 

@@ -11,16 +11,18 @@ or from Python::
     from ganzoo.harness import TrainOptions, train
     summary = train(TrainOptions(model="dcgan", steps=500, out="runs/dcgan"))
 
-It reads top to bottom: resolve the settings (``ganzoo.runconfig``), lock the run folder (``ganzoo.rundir``), build
-the model and the batches, hand them with the periodic events to the loop (``ganzoo.trainer``), and report.
+It reads top to bottom: resolve the settings (``ganzoo.runconfig``) and build the loggers (``ganzoo.runlog``), lock
+the run folder (``ganzoo.rundir``), build the model and the batches, hand them with the periodic events to the loop
+(``ganzoo.trainer``), and report.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -37,6 +39,7 @@ from ganzoo.progress import RunBar
 from ganzoo.registry import host
 from ganzoo.runconfig import RunConfig, TrainOptions, check_options, resolve_run_dir
 from ganzoo.rundir import PROGRESS_FILE, RunDir
+from ganzoo.runlog import RunLog, logger_names
 from ganzoo.runstart import fresh, resumed
 from ganzoo.trainer import Event, Trainer
 
@@ -74,16 +77,30 @@ def train(opts: TrainOptions, *, quiet: bool = False, progress: Any = None) -> R
         try:
             zoo = load_zoo(opts.config).with_overrides(opts.overrides)
             name = host().get("models", opts.model).name
+            # before the run folder is made: an unknown logger or one whose package is missing stops here
+            runlog = RunLog(logger_names(zoo.section("train")["loggers"], opts.loggers), active=ctx.is_main)
             rundir = RunDir(resolve_run_dir(opts.out, opts.name, name), main=ctx.is_main, model=name)
             with rundir.lock(), RunBar.open(progress, name, quiet, ctx.is_main) as bar:
-                return _run(opts, zoo, ctx, rundir, stop, bar)
+                runlog.warn = _warner(bar, runlog.warn)
+                return _run(opts, zoo, ctx, rundir, stop, bar, runlog)
         finally:
             distributed.teardown(ctx)
 
 
+def _warner(bar: RunBar, otherwise: Callable[[str], None]) -> Callable[[str], None]:
+    """A warning line above the progress display when there is one (bench's too), else ``otherwise``."""
+    if bar.progress is None:
+        return otherwise
+    from rich.markup import escape
+
+    return lambda text: bar.progress.console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False,
+                                                   soft_wrap=True)
+
+
 def _run(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir, stop: StopRequests,
-         bar: RunBar) -> RunSummary:
+         bar: RunBar, runlog: RunLog) -> RunSummary:
     cfg, data, model, blob = resumed(opts, zoo, ctx, rundir, bar.say) if opts.resume else fresh(opts, zoo, ctx, rundir)
+    cfg = dataclasses.replace(cfg, train={**cfg.train, "loggers": runlog.names})  # config.yaml: what this run used
     given = f"{cfg.model}.batch_size" if opts.batch_size is None and blob is None and "batch_size" in cfg.hparams \
         else "--batch-size"
     check_batch_norm(model, cfg.batch_size, ctx.world_size, given)  # before the run folder is written to
@@ -104,13 +121,24 @@ def _run(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir,
     if ctx.enabled:
         model.wrap_networks(distributed.wrap_ddp(ctx))
     try:
-        return _loop(opts, cfg, ctx, rundir, stop, bar, model, stream)
+        return _loop(opts, cfg, ctx, rundir, stop, bar, model, stream, runlog)
     finally:
         distributed.unwrap(model)
 
 
+def _scalars(record: Mapping[str, Any]) -> dict[str, float]:
+    """A metrics record as the loggers' tags: ``losses: {g_loss: …}`` becomes ``losses/g_loss``; the step goes apart."""
+    out: dict[str, float] = {}
+    for key, value in record.items():
+        if isinstance(value, Mapping):
+            out.update({f"{key}/{k}": v for k, v in value.items()})
+        elif key != "step":
+            out[key] = value
+    return out
+
+
 def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: RunDir, stop: StopRequests,
-          bar: RunBar, model: GenerativeModel, stream: BatchStream) -> RunSummary:
+          bar: RunBar, model: GenerativeModel, stream: BatchStream, runlog: RunLog) -> RunSummary:
     tcfg, device = cfg.train, ctx.device
     newest, newest_step = cfg.resumed_from, cfg.start_step if cfg.resumed_from else -1  # the newest checkpoint
     losses: dict[str, float] = {}
@@ -120,7 +148,7 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
             return
         record = trainer.metrics(step, cfg.batch_size, stream.epoch)
         losses.update(record["losses"])
-        rundir.log(record)
+        runlog.scalars(step, _scalars(record))
         bar.show(record["losses"], record["images_per_second"])
 
     def checkpoint(step: int) -> None:
@@ -147,11 +175,18 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
 
     def sample(step: int) -> None:
         if ctx.is_main:
-            from ganzoo.sampling import save_grid  # PIL and torchvision's image writer: only when a grid is due
+            # torchvision and PIL: only when a grid is due
+            from torchvision.utils import make_grid
+
+            from ganzoo.data import to_uint8
+            from ganzoo.sampling import grid_images, write_png
 
             with distributed.unwrapped(model) as net:
-                rundir.write_samples(step, lambda p: save_grid(net, p, n=int(tcfg["sample_grid"]), seed=cfg.seed))
+                images, _, nrow = grid_images(net, n=int(tcfg["sample_grid"]), seed=cfg.seed)
+            rundir.write_samples(step, lambda p: write_png(images, p, nrow))
             rundir.write_picture(PROGRESS_FILE, lambda p: pictures.progress_animation(rundir.path, p))
+            grid = make_grid(to_uint8(images), nrow=nrow, padding=2)  # the PNG's pixels: (3, H, W) uint8
+            runlog.images(step, "samples", grid.permute(1, 2, 0).contiguous().numpy())
 
     def callback(step: int) -> None:
         if not ctx.is_main:
@@ -160,11 +195,13 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
         devices = [device.index or 0] if device.type == "cuda" else []
         with trainer.clock.paused(), torch.random.fork_rng(devices=devices), distributed.unwrapped(model) as net:
             try:
-                opts.callback(step, net)
+                values = opts.callback(step, net)
             finally:
                 random.setstate(py)
                 np.random.set_state(npy)
                 net.train()
+            if isinstance(values, Mapping) and values:
+                runlog.scalars(step, values)
 
     def fail(bad: tuple[int, str, float]) -> None:
         step, name, value = bad
@@ -187,17 +224,24 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
                       on_step=lambda step: bar.advance(), fail=fail, warmup_steps=1 if opts.compile else 0)
     bar.start(cfg.steps, cfg.start_step)
     try:
-        outcome = trainer.run()
-    except KeyboardInterrupt:  # the third Ctrl-C: abort the step in flight (the newest checkpoint stays)
-        raise TrainingInterrupted(trainer.step, newest, aborted=True) from None
-    if outcome.signum is not None:
-        raise TrainingInterrupted(outcome.step, newest, outcome.signum)
-    distributed.sync_buffers(ctx, model)
-    if not distributed.same_on_all_ranks(ctx, model):
-        raise TrainingError("the ranks ended with different weights; a network of the model is not wrapped by "
-                            "wrap_networks (every trained network must be); please report it")
-    timed = outcome.steps_trained - min(trainer.warmup_steps, outcome.steps_trained)  # compiling steps aside
-    ips = timed * cfg.batch_size / outcome.wall_seconds if outcome.wall_seconds > 0 else 0.0
+        runlog.start(rundir.path, cfg.record(), cfg.start_step)
+        try:
+            outcome = trainer.run()
+        except KeyboardInterrupt:  # the third Ctrl-C: abort the step in flight (the newest checkpoint stays)
+            raise TrainingInterrupted(trainer.step, newest, aborted=True) from None
+        if outcome.signum is not None:
+            raise TrainingInterrupted(outcome.step, newest, outcome.signum)
+        distributed.sync_buffers(ctx, model)
+        if not distributed.same_on_all_ranks(ctx, model):
+            raise TrainingError("the ranks ended with different weights; a network of the model is not wrapped by "
+                                "wrap_networks (every trained network must be); please report it")
+        timed = outcome.steps_trained - min(trainer.warmup_steps, outcome.steps_trained)  # compiling steps aside
+        ips = timed * cfg.batch_size / outcome.wall_seconds if outcome.wall_seconds > 0 else 0.0
+        runlog.hparams({**cfg.hparams, "model": cfg.model, "dataset": cfg.dataset, "batch_size": cfg.batch_size,
+                        "seed": cfg.seed, "steps": cfg.steps, "max_seconds": cfg.max_seconds, "amp": cfg.amp or "off",
+                        "world_size": ctx.world_size}, {"images_per_second": ips, **_scalars({"losses": losses})})
+    finally:
+        runlog.close()
     return RunSummary(run_dir=rundir.path, model=cfg.model, dataset=cfg.dataset, steps=outcome.step,
                       batch_size=cfg.batch_size, seed=cfg.seed, images_per_second=ips,
                       wall_seconds=outcome.wall_seconds, callback_seconds=trainer.clock.excluded - trainer.warmup_seconds, losses=losses,

@@ -6,9 +6,8 @@ from typing import Any, Callable
 import pluggy
 
 __all__ = [
-    "PROJECT", "hookimpl", "hookspec", "register_datasets", "register_evaluators", "register_losses",
-    "register_regularizers",
-    "register_models",
+    "PROJECT", "hookimpl", "hookspec", "register_datasets", "register_evaluators", "register_loggers",
+    "register_losses", "register_models", "register_regularizers",
 ]
 
 PROJECT = "ganzoo"
@@ -58,4 +57,13 @@ def register_regularizers(register: Callable[..., Any]) -> None:
 
     :param register: ``register(cls, name=None)``; ``cls`` subclasses :class:`ganzoo.regularizers.Regularizer`
         and ``name`` defaults to ``cls.name``.
+    """
+
+
+@hookspec
+def register_loggers(register: Callable[..., Any]) -> None:
+    """Register experiment loggers that ``train.loggers`` and ``ganzoo train --logger`` can name.
+
+    :param register: ``register(cls, name=None)``; ``cls`` subclasses :class:`ganzoo.loggers.Logger` and ``name``
+        defaults to ``cls.name``.
     """

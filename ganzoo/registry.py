@@ -29,12 +29,14 @@ DISABLE_ENV = "GANZOO_DISABLE_PLUGINS"
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
 # The kinds of things plugins register: kind -> the hook that registers them.
 KINDS = {"models": "register_models", "evaluators": "register_evaluators", "datasets": "register_datasets",
-         "losses": "register_losses", "regularizers": "register_regularizers"}
+         "losses": "register_losses", "regularizers": "register_regularizers", "loggers": "register_loggers"}
 
 # The kinds registered as classes: kind -> (the base class users subclass, the methods that identify one).
 _CLASS_KINDS = {"models": ("ganzoo.GenerativeModel", ()),
                 "losses": ("ganzoo.losses.AdversarialLoss", ("d_loss", "g_loss", "penalty", "summary")),
-                "regularizers": ("ganzoo.regularizers.Regularizer", ("d_term", "summary"))}
+                "regularizers": ("ganzoo.regularizers.Regularizer", ("d_term", "summary")),
+                "loggers": ("ganzoo.loggers.Logger", ("start", "log_scalars", "log_images", "log_hparams", "close",
+                                                      "summary"))}
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,7 @@ class PluginHost:
             table[name] = Entry(kind, name, obj, description, info.name, info.dist, info.version)
 
         if kind in _CLASS_KINDS:
-            # Losses and regularisers are checked by their methods: their modules sit above the registry.
+            # Losses, regularisers and loggers are checked by their methods: their modules sit above the registry.
             base_name, methods = _CLASS_KINDS[kind]
 
             def is_base(cls: Any) -> bool:

@@ -6,7 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ganzoo.config import Zoo, parse_set
 from ganzoo.data import DataSpec
@@ -53,12 +53,15 @@ class TrainOptions:
     data: Any = None
     #: Stop after this many seconds of training in total (over resumes too); with ``steps`` None no step limit.
     max_seconds: float | None = None
-    #: ``callback(step, model)`` on rank 0 every ``callback_every`` steps and at the end (RNG state preserved).
-    callback: Callable[[int, GenerativeModel], None] | None = None
+    #: ``callback(step, model)`` on rank 0 every ``callback_every`` steps and at the end (RNG state preserved); a
+    #: mapping of numbers it returns (``{"fid": 12.3}``) goes to the run's loggers at that step.
+    callback: Callable[[int, GenerativeModel], Mapping[str, float] | None] | None = None
     callback_every: int = 0
     #: Compile the networks with ``torch.compile`` (``nn.Module.compile``: the weights' names do not change); the
     #: first step, which compiles, is timed apart (``RunSummary.compile_seconds``) and not counted in images/s.
     compile: bool = False
+    #: Registered loggers for this run on top of zoo.yaml's ``train.loggers`` (``--logger``), e.g. ["tensorboard"].
+    loggers: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The run folder: the only code that writes into one. What it promises:
+"""The run folder: the only code that writes into one, but for loggers' own folders (``tensorboard/``). What it
+promises:
 
 - one writer at a time: an exclusive lock (``.lock`` holds the writer's pid; the OS drops it when the process dies,
   so a stale lock is simply taken over);
@@ -10,7 +11,9 @@
 - a run that fails before its first step leaves the folder as it found it: the ``config.yaml`` and ``.lock`` it made
   are removed (and the folder, when the run made it); nothing that was there before is.
 
-Layout: ``config.yaml``, ``metrics.jsonl``, ``samples/step-*.png`` (and ``samples/progress.gif``), ``checkpoints/step-*.pt``, ``.lock``.
+Layout: ``config.yaml``, ``metrics.jsonl`` (written for the ``jsonl`` logger; cleared and cut here whichever loggers
+run), ``samples/step-*.png`` (and ``samples/progress.gif``), ``checkpoints/step-*.pt``, ``.lock``, and a logger's
+own folder (``tensorboard/``).
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ import torch
 import ganzoo
 from ganzoo.cli import main
 from ganzoo.data import ImageData
+from ganzoo.loggers import Logger
 from ganzoo.registry import host
 from ganzoo_builtin.gan import GAN
 
@@ -35,10 +36,27 @@ class Probe(GAN):
         return super().train_step(batch, step)
 
 
+class Ranks(Logger):
+    """A logger that writes down, per rank, the steps it was handed (only rank 0's file may appear)."""
+
+    name = "ranks"
+
+    def start(self, run_dir, config, step):
+        self.path = run_dir.parent / f"logged-rank{os.environ.get('RANK', '0')}.txt"
+
+    def log_scalars(self, step, values):
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(f"{step}\n")
+
+
 class Plugin:
     @ganzoo.hookimpl
     def register_models(self, register) -> None:
         register(Probe)
+
+    @ganzoo.hookimpl
+    def register_loggers(self, register) -> None:
+        register(Ranks)
 
     @ganzoo.hookimpl
     def register_datasets(self, register) -> None:

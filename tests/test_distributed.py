@@ -21,12 +21,14 @@ STEPS = 4
 
 def torchrun(out: Path, steps: int, *extra: str) -> None:
     """``torchrun --nproc_per_node=2 ddp_worker.py OUT ...``: the tiny probe GAN through ``ganzoo train``."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parent)}
+    # the tree under test first (a PYTHONPATH checkout), then the installed ganzoo
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(WORKER.parent), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER),
            str(out), "--steps", str(steps), "--batch-size", "8", "--seed", "3", "--device", "cpu", "--quiet",
            "--set", "probe.g_widths=[16]", "--set", "probe.d_widths=[16]", "--set", "probe.latent_dim=8",
            "--set", "train.log_every=1", "--set", "train.checkpoint_every=2", "--set", "train.sample_every=2",
-           "--set", "train.sample_grid=4", *extra]
+           "--set", "train.sample_grid=4", "--logger", "ranks", *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=out)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
 
@@ -65,11 +67,13 @@ def test_each_rank_trains_on_its_own_half_of_every_batch(ddp_run: Path) -> None:
 def test_only_rank_zero_writes_one_run(ddp_run: Path) -> None:
     run = ddp_run / "run"
     assert [p.name for p in list_checkpoints(run)] == ["step-00000002.pt", "step-00000004.pt"]
-    assert sorted(p.name for p in (run / "samples").iterdir()) == ["progress.gif", "step-00000002.png", "step-00000004.png"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["progress.gif", "step-00000002.png",
+                                                                    "step-00000004.png"]
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in lines] == list(range(1, STEPS + 1))  # logged once, not once per rank
     assert "world_size: 2" in (run / "config.yaml").read_text()
-    assert sorted(p.name for p in ddp_run.iterdir()) == ["rank0.pt", "rank1.pt", "run"]
+    assert sorted(p.name for p in ddp_run.iterdir()) == ["logged-rank0.txt", "rank0.pt", "rank1.pt", "run"]
+    assert (ddp_run / "logged-rank0.txt").read_text().split() == [str(s) for s in range(1, STEPS + 1)]
     assert sorted(p.name for p in run.iterdir()) == [".lock", "checkpoints", "config.yaml", "metrics.jsonl", "samples"]
 
 

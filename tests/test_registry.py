@@ -120,7 +120,7 @@ def test_builtin_models_come_from_the_ganzoo_distribution(capsys):
 def test_builtins_are_entry_point_plugins_that_load_cleanly(capsys):
     rows = plugins(capsys)
     ours = {name for name, row in rows.items() if row["distribution"] == "ganzoo"}
-    assert ours == BUILTIN_MODELS | {"datasets", "evaluators", "losses", "regularizers"}
+    assert ours == BUILTIN_MODELS | {"datasets", "evaluators", "losses", "loggers", "regularizers"}
     for name in BUILTIN_MODELS:
         assert rows[name]["hooks"] == ["register_models"], name
         assert rows[name]["errors"] == [] and not rows[name]["blocked"]

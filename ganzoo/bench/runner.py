@@ -23,6 +23,7 @@ from ganzoo.metrics.download import ensure_weights
 from ganzoo.metrics.manifold import PRDC_KEYS
 from ganzoo.progress import make_progress
 from ganzoo.registry import host
+from ganzoo.runlog import RunLog
 
 __all__ = [
     "CURVE_FILE", "RUN_FILE", "SCORES", "STATE_FILE", "BenchOptions", "Plan", "aggregate", "resolve_plan",
@@ -98,7 +99,8 @@ class Plan:
 
     def key(self, model: str, seed: int, zoo: Zoo) -> str:
         """A hash of everything that decides one model's result (its settings, the budget, the protocol)."""
-        blob = json.dumps({"model": model, "hparams": zoo.model_hparams(model), "train": zoo.section("train"),
+        train = {k: v for k, v in zoo.section("train").items() if k != "loggers"}  # loggers change no result
+        blob = json.dumps({"model": model, "hparams": zoo.model_hparams(model), "train": train,
                            "data": self.data_spec().record(), "evaluator": self.evaluator,
                            "datasets": zoo.section("datasets"), "steps": self.steps, "minutes": self.minutes, "seed": seed,
                            "n_eval": self.n_eval, "eval_every": self.eval_every, "metrics": zoo.section("metrics")},
@@ -169,6 +171,7 @@ def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
     plan = resolve_plan(opts, zoo)
     zoo = zoo.with_overrides(plan.overrides)
     device = resolve_device(opts.device)
+    RunLog(zoo.section("train")["loggers"], active=False)  # an unknown logger, a missing package: before training
     if opts.download:
         ensure_weights(plan.evaluator or dataset_evaluator(plan.dataset, zoo), plan.scoring()["evaluator_options"])
     # Everything scoring needs is checked before any training: the data, the evaluator, its reading of the images.
@@ -211,11 +214,12 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
     curve: list[dict[str, float]] = read_json(run_dir / CURVE_FILE).get("points", []) if resume else []
     curve_n = min(plan.n_eval, 2000)
 
-    def score_along(step: int, net: Any) -> None:
+    def score_along(step: int, net: Any) -> dict[str, float]:
         s = evaluate(net, dataset=plan.data_spec(), n=curve_n, seed=seed, device=str(device), zoo=zoo,
                      **plan.scoring())
         curve[:] = [p for p in curve if p["step"] < step] + [{"step": step, "fid": s["fid"]}]
         write_json(run_dir / CURVE_FILE, {"points": curve})
+        return {"fid": s["fid"]}  # the point, to the run's loggers (zoo.yaml train.loggers)
 
     summary = harness.train(harness.TrainOptions(
         model=model, dataset=plan.dataset, dataset_options=plan.dataset_options, data_root=plan.data_root,

@@ -37,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="zoo file (default: the zoo's zoo.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set dcgan.lr_g=1e-4 or --set train.sample_every=100")
+    p.add_argument("--logger", dest="loggers", action="append", default=[], metavar="NAME",
+                   help="also log to this registered logger, e.g. tensorboard (repeatable; on top of zoo.yaml "
+                        "train.loggers, default [jsonl])")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no messages (scripts)")
     p.set_defaults(func=run)
 
@@ -53,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                         data_root=args.data_root, download=args.download,
                         dataset_options=data_options(args.data_option),
                         max_seconds=args.minutes * 60 if args.minutes is not None else None,
-                        overwrite=args.overwrite, compile=args.compile)
+                        overwrite=args.overwrite, compile=args.compile, loggers=args.loggers)
     try:
         summary = train(opts, quiet=args.quiet)
     except TrainingInterrupted as exc:
