@@ -139,6 +139,8 @@ class GenerativeModel(nn.Module):
         self.ema: WeightAverage | None = None
         #: False samples from the trained weights even when an average exists (``ganzoo sample --raw``).
         self.use_ema = True
+        #: "moving average" when the weights themselves are an average (a compact export); None otherwise.
+        self.weights_source: str | None = None
         _ = self.ema_decay  # both ema_decay and ema_half_life set: a ConfigError now, not at the first average
 
     # -- the contract ---------------------------------------------------------------------------------

@@ -78,6 +78,9 @@ def run_eval(args: argparse.Namespace) -> int:
     zoo = load_zoo(args.config)
     device = resolve_device(args.device)
     model, meta = load_model(args.run, device=str(device))
+    if args.raw and model.weights_source == "moving average":
+        raise ConfigError(f"--raw: {args.run} holds only the moving average (a compact export); sample the run or a "
+                          "full export for the trained weights")
     model.use_ema = not args.raw
     dataset = data_spec(args, recorded=DataSpec.from_record(meta.get("config") or {}))
     seed = args.seed if args.seed is not None else zoo.section("metrics")["seed"]

@@ -61,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
     model, meta = load_model(args.run, device=str(resolve_device(args.device)))
     args.label = label_index(args.label, meta.get("class_names"))
     check_label(model, args.label)
+    if args.raw and model.weights_source == "moving average":
+        raise ConfigError(f"--raw: {args.run} holds only the moving average (a compact export); sample the run or a "
+                          "full export for the trained weights")
     model.use_ema = not args.raw
-    weights = "the moving average of its weights" if model.ema is not None and not args.raw else "its trained weights"
+    weights = "the moving average of its weights" if (model.ema is not None and not args.raw) or \
+        model.weights_source == "moving average" else "its trained weights"
     if args.latent_grid is not None or args.interpolate is not None:
         return _picture(args, model, meta, weights)
     try:
