@@ -97,6 +97,8 @@ _KEYS: dict[str, tuple[bool, Callable[[Any], bool], str]] = {
     "ema": (True, lambda v: isinstance(v, bool), "must be true or false (whether the weights hold an average)"),
     "weights_dtype": (False, lambda v: v in WEIGHT_DTYPES, f"must be one of {', '.join(WEIGHT_DTYPES)}"),
     "weights_source": (False, lambda v: isinstance(v, str), "must be a string"),
+    "reproduce": (False, lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                  "must be a list of commands"),
     "step": (False, lambda v: _is_int(v) and 0 <= v <= 10**12, "must be an integer from 0 to 10**12"),
     "seed": (False, lambda v: True, ""),  # check_seed says what is wrong
     "dataset": (False, lambda v: isinstance(v, str) and bool(v), "must be a data set name"),
@@ -236,15 +238,18 @@ def check_out_folder(out: str | os.PathLike, overwrite: bool = False) -> Path:
 
 def write_export(model: Any, meta: dict[str, Any], out: str | os.PathLike, *, scores: dict[str, Any] | None = None,
                  grid: Callable[[Path], object] | None = None, repo: str | None = None,
-                 overwrite: bool = False, compact: bool = False) -> Path:
+                 overwrite: bool = False, compact: bool = False, reproduce: list[str] | None = None) -> Path:
     """Write ``model`` (loaded with ``meta`` by ``load_model``) into folder ``out``; ``grid(path)`` writes the PNG;
-    ``compact``: only the weights sampling uses, in float16 (see :func:`exported_tensors`).
+    ``compact``: only the weights sampling uses, in float16 (see :func:`exported_tensors`); ``reproduce``: the
+    commands that made it (config.json and the card show them).
 
     Each file is written atomically, config.json last (an interrupted export is not taken for a whole one). ``repo``:
     the Hub repository the card tells readers to load from (else ``out`` itself).
     """
     out = check_out_folder(out, overwrite)
     config = export_config(model, meta, scores, compact)
+    if reproduce:
+        config["reproduce"] = list(reproduce)
     tensors = exported_tensors(model, compact)
     from safetensors.torch import save
 
@@ -287,6 +292,9 @@ def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
     names = config.get("class_names") or []
     shown = ", ".join(names[:12]) + (f" … ({len(names)} in all)" if len(names) > 12 else "")
     weights = "the moving average of the generator's weights" if config["ema"] else "the trained weights"
+    if config.get("weights_dtype") == "float16":
+        weights = ("the moving average of the generator's weights" if config.get("weights_source") ==
+                   "moving average" else "the trained weights") + ", stored in float16 (a compact export)"
     lines = ["---", yaml.safe_dump(front, sort_keys=False, allow_unicode=True).rstrip(), "---", "",
              f"# {name}, trained with ganzoo", "",
              f"{config.get('description') or name}. Trained for {int(config.get('step') or 0):,} steps on "
@@ -325,6 +333,8 @@ def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
         lines += ["", "Protocol:", "", "| setting | value |", "|---|---|"]
         lines += [f"| {k} | {str(v).replace('|', '/')} |" for k, v in (scores.get("protocol") or {}).items()]
         lines.append("")
+    if config.get("reproduce"):
+        lines += ["## Reproduce it", "", "```bash", *config["reproduce"], "```", ""]
     lines += ["## Training", "", "| hyperparameter | value |", "|---|---|"]
     lines += [f"| {k} | `{json.dumps(v)}` |" for k, v in sorted(config["hparams"].items())]
     data = ", ".join(f"{k}={v}" for k, v in sorted((config.get("dataset_options") or {}).items()))
