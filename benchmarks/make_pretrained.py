@@ -41,7 +41,7 @@ def make(name: str, run: Path, out: Path) -> dict:
                  "the embedded MNIST",
                  f"ganzoo export runs/{name} --out {name} --compact",
                  f"ganzoo eval {name} --n {N_EVAL} --json     # the scores above"]
-    write_export(model, meta, out, scores=kept, compact=True, overwrite=True, reproduce=reproduce,
+    write_export(model, meta, out, scores=kept, compact=True, overwrite=True, reproduce=reproduce, pretrained=True,
                  grid=lambda path: save_grid(model, path, n=64, seed=0))
     return kept
 

@@ -238,10 +238,12 @@ def check_out_folder(out: str | os.PathLike, overwrite: bool = False) -> Path:
 
 def write_export(model: Any, meta: dict[str, Any], out: str | os.PathLike, *, scores: dict[str, Any] | None = None,
                  grid: Callable[[Path], object] | None = None, repo: str | None = None,
-                 overwrite: bool = False, compact: bool = False, reproduce: list[str] | None = None) -> Path:
+                 overwrite: bool = False, compact: bool = False, reproduce: list[str] | None = None,
+                 pretrained: bool = False) -> Path:
     """Write ``model`` (loaded with ``meta`` by ``load_model``) into folder ``out``; ``grid(path)`` writes the PNG;
     ``compact``: only the weights sampling uses, in float16 (see :func:`exported_tensors`); ``reproduce``: the
-    commands that made it (config.json and the card show them).
+    commands that made it (config.json and the card show them); ``pretrained``: the card loads it by the model's name
+    (weights a plugin ships).
 
     Each file is written atomically, config.json last (an interrupted export is not taken for a whole one). ``repo``:
     the Hub repository the card tells readers to load from (else ``out`` itself).
@@ -264,7 +266,7 @@ def write_export(model: Any, meta: dict[str, Any], out: str | os.PathLike, *, sc
         if grid is not None:
             grid(out / GRID_FILE)
         atomic_write(out / CARD_FILE, model_card(config, source=f"{HUB_PREFIX}{repo}" if repo else str(out),
-                                                 grid=grid is not None, tensors=tensors))
+                                                 grid=grid is not None, tensors=tensors, pretrained=pretrained))
         atomic_write(out / CONFIG_FILE, text)
     except OSError as exc:
         where = exc.filename or out
@@ -273,8 +275,9 @@ def write_export(model: Any, meta: dict[str, Any], out: str | os.PathLike, *, sc
 
 
 def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
-               tensors: dict[str, torch.Tensor] | None = None) -> str:
-    """README.md of an export: YAML front matter for the Hub, the sample grid, how to load it, data, scores."""
+               tensors: dict[str, torch.Tensor] | None = None, pretrained: bool = False) -> str:
+    """README.md of an export: YAML front matter for the Hub, the sample grid, how to load it, data, scores
+    (``pretrained``: weights a plugin ships, loaded by the model's name)."""
     name, classes = config["model"], config["num_classes"]
     scores = config.get("scores") or {}
     tags = ["ganzoo", "pytorch", "image-generation", name, config.get("family") or "gan"]
@@ -307,16 +310,17 @@ def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
                 if config.get("conditional") else "Samples, seed 0.")
         lines += ["![samples](samples.png)", "", f"*{what}*", ""]
     label = ", labels=3" if config.get("conditional") else ""
+    cli, python = (f"{name} --pretrained", f'"{name}", pretrained=True') if pretrained else (source, f'"{source}"')
     lines += ["## Use it", "",
               "```bash",
               "pip install ganzoo" + (" 'ganzoo[hub]'" if source.startswith(HUB_PREFIX) else ""),
-              f"ganzoo sample {source} --n 64 --out samples.png",
-              f"ganzoo eval {source}          # FID, IS, KID, precision/recall against the training data",
+              f"ganzoo sample {cli} --n 64 --out samples.png",
+              f"ganzoo eval {cli}          # FID, IS, KID, precision/recall against the training data",
               "```", "",
               "```python",
               "import ganzoo",
               "",
-              f'model = ganzoo.load("{source}")        # eval mode, {weights.replace("the ", "", 1)}',
+              f'model = ganzoo.load({python})        # eval mode, {weights.replace("the ", "", 1)}',
               f"images = model.sample(16{label})        # (16, {', '.join(map(str, config['image_shape']))}) in "
               "[-1, 1]",
               "```", ""]
