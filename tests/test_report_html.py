@@ -307,3 +307,12 @@ def test_clicking_a_heading_sorts_by_it_and_again_reverses(out: Path, tmp_path: 
         assert not noise, noise
     finally:
         browser.close()
+
+
+def test_a_shared_best_value_marks_no_cell() -> None:
+    from ganzoo.bench.report import best_per_column, columns
+
+    results = _hostile_results()
+    results["models"] = [{"model": "a", "fid": 3.0, "kid": 0.5}, {"model": "b", "fid": 3.0, "kid": 0.25},
+                         {"model": "c", "fid": 9.0}]
+    assert best_per_column(results["models"], columns(results)) == {"kid": "b"}  # FID 3.0 twice: neither is "best"
