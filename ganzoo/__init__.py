@@ -6,12 +6,14 @@ Public API::
     ganzoo.list_models("*gan")            # ['acgan', 'cgan', 'dcgan', 'gan']
     model = ganzoo.create_model("dcgan", image_shape=(1, 28, 28), lr=1e-4)
     model = ganzoo.load("exports/cgan")   # or "hf://USER/REPO", a run folder, a checkpoint file
+    model = ganzoo.load("cgan", pretrained=True)   # the weights the built-in plugin ships
 
 Plugins implement hooks marked with :data:`ganzoo.hookimpl` (see ``docs/plugins.md``).
 """
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from ganzoo.config import Zoo, _check, load_zoo
@@ -27,7 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Batch", "CheckpointError", "ConfigError", "DataError", "ExportError", "GanzooError", "GenerativeModel",
     "PluginError", "Range", "TrainingError", "UnknownNameError", "create_model", "hookimpl", "list_models", "load",
-    "model_class",
+    "model_class", "pretrained_dir",
 ]
 
 
@@ -57,11 +59,22 @@ def create_model(name: str, *, image_shape: tuple[int, int, int] = (1, 28, 28), 
     return built(cls, hparams, image_shape, num_classes)
 
 
-def load(path: str | os.PathLike, device: str = "cpu") -> GenerativeModel:
+def pretrained_dir(name: str) -> Path:
+    """The folder of the trained weights model ``name``'s plugin ships, or an UnknownNameError saying which have."""
+    folder = model_class(name).pretrained_dir()
+    if folder is None:
+        have = [n for n in list_models() if model_class(n).pretrained_dir() is not None]
+        raise UnknownNameError(f"model {name!r} ships no pretrained weights; these do: {', '.join(have) or 'none'} "
+                               "('ganzoo list' shows them). Train it with 'ganzoo train' instead")
+    return folder
+
+
+def load(path: str | os.PathLike, device: str = "cpu", *, pretrained: bool = False) -> GenerativeModel:
     """A trained model ready to sample (eval mode, its generator's average when it has one) from an export folder,
-    ``hf://USER/REPO[@REVISION]`` (``pip install 'ganzoo[hub]'``), a run folder or a checkpoint file."""
+    ``hf://USER/REPO[@REVISION]`` (``pip install 'ganzoo[hub]'``), a run folder or a checkpoint file; with
+    ``pretrained`` ``path`` is a model's name and its plugin's shipped weights are loaded (``ganzoo list``)."""
     from ganzoo.checkpoint import load_model  # here: the checkpoint layer sits above the package's front
 
-    model, _ = load_model(path, device=resolve_device(device))
+    model, _ = load_model(pretrained_dir(str(path)) if pretrained else path, device=resolve_device(device))
     model.use_ema = True
     return model

@@ -27,6 +27,7 @@ only for what it is best at: ``snapshot_download`` (its cache, ``HF_HUB_OFFLINE`
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -49,6 +50,7 @@ from ganzoo.rng import check_seed
 
 __all__ = [
     "CARD_FILE", "CONFIG_FILE", "FILES", "FORMAT", "GRID_FILE", "HUB_PREFIX", "SCORE_KEYS", "VERSION", "WEIGHTS_FILE",
+    "WEIGHT_DTYPES",
     "check_hub_push", "check_out_folder", "export_config", "exported_tensors", "is_export_source", "load_export",
     "model_card", "parse_hub_uri", "push_to_hub", "read_config", "run_scores", "write_export",
 ]
@@ -62,6 +64,8 @@ GRID_FILE = "samples.png"
 #: The files of an export: what ``--overwrite`` replaces and what ``--push-to-hub`` uploads.
 FILES = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE, GRID_FILE)
 HUB_PREFIX = "hf://"
+#: How an export may store its floating-point weights (float16: ``--compact``, half the bytes).
+WEIGHT_DTYPES = ("float32", "float16")
 #: The scores an export carries from its run (each a finite number or null), with their protocol.
 SCORE_KEYS = ("fid", "inception_score", "inception_score_std", "kid", "kid_std", "precision", "recall", "density",
               "coverage", "class_accuracy", "intra_fid")
@@ -91,6 +95,10 @@ _KEYS: dict[str, tuple[bool, Callable[[Any], bool], str]] = {
     "class_names": (False, lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
                     "must be a list of names"),
     "ema": (True, lambda v: isinstance(v, bool), "must be true or false (whether the weights hold an average)"),
+    "weights_dtype": (False, lambda v: v in WEIGHT_DTYPES, f"must be one of {', '.join(WEIGHT_DTYPES)}"),
+    "weights_source": (False, lambda v: isinstance(v, str), "must be a string"),
+    "reproduce": (False, lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                  "must be a list of commands"),
     "step": (False, lambda v: _is_int(v) and 0 <= v <= 10**12, "must be an integer from 0 to 10**12"),
     "seed": (False, lambda v: True, ""),  # check_seed says what is wrong
     "dataset": (False, lambda v: isinstance(v, str) and bool(v), "must be a data set name"),
@@ -118,12 +126,19 @@ def _kept(key: str, nets: set[str]) -> bool:
     return head in nets or (head == "ema" and rest.partition(".")[0] in nets)
 
 
-def exported_tensors(model: Any) -> dict[str, torch.Tensor]:
-    """The state-dict tensors of ``model`` that sampling needs: its sample networks and their average (CPU copies)."""
+def exported_tensors(model: Any, compact: bool = False) -> dict[str, torch.Tensor]:
+    """The state-dict tensors of ``model`` that sampling needs: its sample networks and their average (CPU copies);
+    ``compact``: only the weights sampling uses (the average when there is one, under the networks' own names), in
+    float16."""
     nets = set(_exported_networks(model))
-    # copies: safetensors refuses tensors that share storage, and the file must not depend on the device
-    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.unwrapped_state_dict().items()
-            if _kept(k, nets)}
+    with model.sampling_weights() if compact else contextlib.nullcontext():
+        state = model.unwrapped_state_dict()
+        # copies: safetensors refuses tensors that share storage, and the file must not depend on the device
+        tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state.items()
+                   if _kept(k, nets) and not (compact and k.startswith("ema."))}
+    if compact:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+    return tensors
 
 
 def run_scores(checkpoint: str | os.PathLike) -> tuple[dict[str, Any] | None, str]:
@@ -162,7 +177,8 @@ def _json_plain(value: Any) -> bool:
     return value is None or isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value))
 
 
-def export_config(model: Any, meta: dict[str, Any], scores: dict[str, Any] | None = None) -> dict[str, Any]:
+def export_config(model: Any, meta: dict[str, Any], scores: dict[str, Any] | None = None,
+                  compact: bool = False) -> dict[str, Any]:
     """config.json of an export of ``model`` as ``checkpoint.load_model`` returned it with ``meta``."""
     run = meta.get("config") or {}
     entry = host().table("models").get(meta["model"])
@@ -174,7 +190,10 @@ def export_config(model: Any, meta: dict[str, Any], scores: dict[str, Any] | Non
         "hparams": dict(run.get("hparams") or vars(model.hp)),
         "image_shape": list(meta["image_shape"]), "num_classes": int(meta["num_classes"]),
         "class_names": list(meta["class_names"]) if meta.get("class_names") else None,
-        "ema": model.ema is not None,
+        "ema": model.ema is not None and not compact,
+        "weights_dtype": "float16" if compact else "float32",
+        "weights_source": ("moving average" if model.ema is not None else "trained weights") if compact else
+                          ("trained weights and their moving average" if model.ema is not None else "trained weights"),
         "step": int(meta.get("step") or 0), "seed": run.get("seed"),
         "dataset": run.get("dataset") or meta.get("dataset"), "dataset_options": dict(run.get("dataset_options") or {}),
         "data_root": run.get("data_root"),
@@ -219,15 +238,19 @@ def check_out_folder(out: str | os.PathLike, overwrite: bool = False) -> Path:
 
 def write_export(model: Any, meta: dict[str, Any], out: str | os.PathLike, *, scores: dict[str, Any] | None = None,
                  grid: Callable[[Path], object] | None = None, repo: str | None = None,
-                 overwrite: bool = False) -> Path:
-    """Write ``model`` (loaded with ``meta`` by ``load_model``) into folder ``out``; ``grid(path)`` writes the PNG.
+                 overwrite: bool = False, compact: bool = False, reproduce: list[str] | None = None) -> Path:
+    """Write ``model`` (loaded with ``meta`` by ``load_model``) into folder ``out``; ``grid(path)`` writes the PNG;
+    ``compact``: only the weights sampling uses, in float16 (see :func:`exported_tensors`); ``reproduce``: the
+    commands that made it (config.json and the card show them).
 
     Each file is written atomically, config.json last (an interrupted export is not taken for a whole one). ``repo``:
     the Hub repository the card tells readers to load from (else ``out`` itself).
     """
     out = check_out_folder(out, overwrite)
-    config = export_config(model, meta, scores)
-    tensors = exported_tensors(model)
+    config = export_config(model, meta, scores, compact)
+    if reproduce:
+        config["reproduce"] = list(reproduce)
+    tensors = exported_tensors(model, compact)
     from safetensors.torch import save
 
     try:
@@ -269,6 +292,9 @@ def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
     names = config.get("class_names") or []
     shown = ", ".join(names[:12]) + (f" … ({len(names)} in all)" if len(names) > 12 else "")
     weights = "the moving average of the generator's weights" if config["ema"] else "the trained weights"
+    if config.get("weights_dtype") == "float16":
+        weights = ("the moving average of the generator's weights" if config.get("weights_source") ==
+                   "moving average" else "the trained weights") + ", stored in float16 (a compact export)"
     lines = ["---", yaml.safe_dump(front, sort_keys=False, allow_unicode=True).rstrip(), "---", "",
              f"# {name}, trained with ganzoo", "",
              f"{config.get('description') or name}. Trained for {int(config.get('step') or 0):,} steps on "
@@ -307,6 +333,8 @@ def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
         lines += ["", "Protocol:", "", "| setting | value |", "|---|---|"]
         lines += [f"| {k} | {str(v).replace('|', '/')} |" for k, v in (scores.get("protocol") or {}).items()]
         lines.append("")
+    if config.get("reproduce"):
+        lines += ["## Reproduce it", "", "```bash", *config["reproduce"], "```", ""]
     lines += ["## Training", "", "| hyperparameter | value |", "|---|---|"]
     lines += [f"| {k} | `{json.dumps(v)}` |" for k, v in sorted(config["hparams"].items())]
     data = ", ".join(f"{k}={v}" for k, v in sorted((config.get("dataset_options") or {}).items()))
@@ -426,9 +454,12 @@ def load_export(source: str | os.PathLike, device: str | torch.device = "cpu") -
                       tuple(config["image_shape"]), int(config["num_classes"]))
     if config["ema"]:
         model.ema = WeightAverage({n: getattr(model, n) for n in model.sample_networks}, model.ema_decay or 0.999)
-    model.load_state_dict(_read_weights(weights, model), strict=False)
+    half = config.get("weights_dtype") == "float16"
+    model.load_state_dict(_read_weights(weights, model, half), strict=False)  # float16 is copied into float32
     model.to(device).eval()
     model.use_ema = True
+    #: what its weights are, when a compact export stored the moving average as the weights themselves
+    model.weights_source = config.get("weights_source") if half else None
     meta = {"model": config["model"], "step": int(config.get("step") or 0), "dataset": config.get("dataset"),
             "dataset_options": config.get("dataset_options") or {}, "image_shape": tuple(config["image_shape"]),
             "num_classes": int(config["num_classes"]), "class_names": config.get("class_names"),
@@ -436,11 +467,13 @@ def load_export(source: str | os.PathLike, device: str | torch.device = "cpu") -
     return model, meta
 
 
-def _read_weights(path: Path, model: Any) -> dict[str, torch.Tensor]:
-    """The tensors of ``path``, checked against what ``model`` samples with (names, shapes, dtypes, finite)."""
+def _read_weights(path: Path, model: Any, half: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors of ``path``, checked against what ``model`` samples with (names, shapes, dtypes — float16 for
+    floating tensors when ``half`` — finite)."""
     from safetensors import safe_open
 
-    expected = _expected(model)
+    expected = {k: (shape, torch.float16 if half and dtype.is_floating_point else dtype)
+                for k, (shape, dtype) in _expected(model).items()}
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             keys = list(f.keys())

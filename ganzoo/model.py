@@ -4,7 +4,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import numbers
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from types import FunctionType, SimpleNamespace
 from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 
@@ -139,6 +141,8 @@ class GenerativeModel(nn.Module):
         self.ema: WeightAverage | None = None
         #: False samples from the trained weights even when an average exists (``ganzoo sample --raw``).
         self.use_ema = True
+        #: "moving average" when the weights themselves are an average (a compact export); None otherwise.
+        self.weights_source: str | None = None
         _ = self.ema_decay  # both ema_decay and ema_half_life set: a ConfigError now, not at the first average
 
     # -- the contract ---------------------------------------------------------------------------------
@@ -157,6 +161,15 @@ class GenerativeModel(nn.Module):
         raise NotImplementedError
 
     # -- helpers shared by every model -------------------------------------------------------------
+    @classmethod
+    def pretrained_dir(cls) -> Path | None:
+        """The trained weights the model's plugin ships: an export folder ``pretrained/NAME/`` beside the class's
+        module (written by ``ganzoo export``), or None."""
+        module = sys.modules.get(cls.__module__)
+        file = getattr(module, "__file__", None)
+        folder = Path(file).parent / "pretrained" / str(cls.name) if file and cls.name else None
+        return folder if folder is not None and (folder / "config.json").is_file() else None
+
     @classmethod
     def summary(cls) -> str:
         """The one-line description (``description`` or the docstring's first line)."""

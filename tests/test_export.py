@@ -527,3 +527,27 @@ def test_a_model_naming_no_sample_networks_exports_every_network_and_names_its_p
         host().unregister_plugin("export-whole")
     # the plugin gone: the error names the model and the distribution to install
     cli_error(capsys, ["sample", str(tmp_path)], "wholegan", "ganzoo-export-whole", tmp_path / "config.json")
+
+
+def test_a_compact_export_keeps_only_the_average_in_float16(runs, exports, tmp_path, capsys) -> None:
+    """--compact: the weights samples come from (the average), float16, a quarter of the full export's bytes; it
+    samples what the full export samples up to float16 rounding and says which weights it holds."""
+    out = tmp_path / "compact"
+    assert main(["export", str(runs["cgan"]), "--out", str(out), "--compact"]) == 0
+    assert "moving average, float16" in capsys.readouterr().out
+    tensors = load_file(out / "model.safetensors")
+    assert not any(k.startswith("ema.") for k in tensors)
+    assert {t.dtype for t in tensors.values() if t.is_floating_point()} == {torch.float16}
+    full = (exports["cgan"] / "model.safetensors").stat().st_size
+    assert (out / "model.safetensors").stat().st_size < full / 3
+    config = json.loads((out / "config.json").read_text())
+    assert config["weights_dtype"] == "float16" and config["weights_source"] == "moving average"
+    assert config["ema"] is False
+    small, whole = ganzoo.load(out), ganzoo.load(exports["cgan"])
+    a, _ = sample_images(small, 16, seed=3)
+    b, _ = sample_images(whole, 16, seed=3)
+    assert not torch.equal(a, b) and torch.allclose(a, b, atol=2e-2)
+    assert main(["sample", str(out), "--raw", "--out", str(tmp_path / "x.png")]) == 2
+    assert "holds only the moving average" in capsys.readouterr().err
+    assert main(["eval", str(out), "--n", "100", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["protocol"]["generator"].startswith("moving average")

@@ -11,6 +11,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ganzoo import pretrained_dir
 from ganzoo.checkpoint import load_model
 from ganzoo.commands.dataflags import add_data_flags, data_spec
 from ganzoo.config import SECTION_CHOICES, load_zoo
@@ -62,6 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "evaluator download')")
     p.add_argument("--config", help="zoo file (default: the zoo's zoo.yaml)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--pretrained", action="store_true",
+                   help="the first argument is a model's name: use the weights its plugin ships ('ganzoo list')")
     p.add_argument("--raw", action="store_true", help="score the trained weights, not the generator's moving "
                                                        "average (models trained with ema_decay or ema_half_life)")
     p.set_defaults(func=run_eval)
@@ -77,7 +80,11 @@ def run_eval(args: argparse.Namespace) -> int:
         check_seed("--seed", args.seed)
     zoo = load_zoo(args.config)
     device = resolve_device(args.device)
-    model, meta = load_model(args.run, device=str(device))
+    source = pretrained_dir(args.run) if args.pretrained else args.run
+    model, meta = load_model(source, device=str(device))
+    if args.raw and model.weights_source == "moving average":
+        raise ConfigError(f"--raw: {args.run} holds only the moving average (a compact export); sample the run or a "
+                          "full export for the trained weights")
     model.use_ema = not args.raw
     dataset = data_spec(args, recorded=DataSpec.from_record(meta.get("config") or {}))
     seed = args.seed if args.seed is not None else zoo.section("metrics")["seed"]

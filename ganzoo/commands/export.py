@@ -28,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="the export folder (new, empty, or an earlier export)")
     p.add_argument("--overwrite", action="store_true",
                    help="write into a folder that holds other files (they are left alone; the export's are replaced)")
+    p.add_argument("--compact", action="store_true",
+                   help="keep only the weights samples come from (the moving average when there is one), in float16: "
+                        "a quarter of the size; samples differ from the run's by float16 rounding")
     p.add_argument("--push-to-hub", metavar="USER/REPO",
                    help="then upload the export to this Hugging Face model repository (made if new; needs "
                         "pip install 'ganzoo[hub]' and a login: 'hf auth login' or HF_TOKEN)")
@@ -47,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         scores, note = run_scores(meta["path"])
     write_export(model, meta, out, scores=scores, repo=args.push_to_hub, overwrite=args.overwrite,
-                 grid=lambda path: save_grid(model, path, n=GRID_SAMPLES, seed=0))
+                 grid=lambda path: save_grid(model, path, n=GRID_SAMPLES, seed=0), compact=args.compact)
     weights = "the generator's moving average and trained weights" if model.ema is not None else "trained weights"
+    if args.compact:
+        weights = ("the generator's moving average" if model.ema is not None else "trained weights") + ", float16"
     console.print(f"exported {meta['model']} at step {meta['step']} to {out}: {CONFIG_FILE}, {WEIGHTS_FILE} "
                   f"({weights}), README.md, {GRID_FILE}; {note}", highlight=False, markup=False, soft_wrap=True)
     where = str(out)

@@ -48,19 +48,23 @@ def run_list(args: argparse.Namespace) -> int:
     rows = []
     for name in h.names("models", args.pattern):
         e = h.table("models")[name]
+        shipped = e.obj.pretrained_dir()
         rows.append({"name": name, "family": e.obj.family, "conditional": bool(e.obj.conditional),
                      "plugin": e.plugin, "distribution": e.dist, "version": e.version,
-                     "description": e.description})
+                     "description": e.description, "pretrained": str(shipped) if shipped else None})
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         table = Table(title="ganzoo models")
-        for col in ("name", "family", "conditional", "distribution", "description"):
+        for col in ("name", "family", "conditional", "pretrained", "distribution", "description"):
             table.add_column(col)
         for r in rows:
             table.add_row(r["name"], r["family"], "yes" if r["conditional"] else "no",
-                          f"{r['distribution']} {r['version']}", r["description"])
+                          "yes" if r["pretrained"] else "no", f"{r['distribution']} {r['version']}", r["description"])
         console.print(table)
+        if any(r["pretrained"] for r in rows):
+            console.print("pretrained: weights the plugin ships, e.g. ganzoo sample cgan --pretrained --label 7",
+                          highlight=False)
     _print_failures()
     return 0
 

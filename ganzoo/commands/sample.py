@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ganzoo import pictures
+from ganzoo import pictures, pretrained_dir
 from ganzoo.checkpoint import load_model
 from ganzoo.console import console
 from ganzoo.environment import resolve_device
@@ -45,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     picture.add_argument("--interpolate", type=int, metavar="K",
                          help="slerp through K random latents, 8 steps each (one row per class for conditional "
                               "models); --out x.gif writes an animation")
+    p.add_argument("--pretrained", action="store_true",
+                   help="the first argument is a model's name: use the weights its plugin ships ('ganzoo list')")
     p.add_argument("--raw", action="store_true", help="sample from the trained weights, not their moving average "
                                                        "(models trained with ema_decay or ema_half_life)")
     p.set_defaults(func=run)
@@ -58,11 +60,16 @@ def run(args: argparse.Namespace) -> int:
     check_seed("--seed", args.seed)
     fmt = args.format or ("npz" if args.out and Path(args.out).suffix.lower() == ".npz" else "png")
     out = Path(args.out or f"samples.{fmt}")
-    model, meta = load_model(args.run, device=str(resolve_device(args.device)))
+    source = pretrained_dir(args.run) if args.pretrained else args.run
+    model, meta = load_model(source, device=str(resolve_device(args.device)))
     args.label = label_index(args.label, meta.get("class_names"))
     check_label(model, args.label)
+    if args.raw and model.weights_source == "moving average":
+        raise ConfigError(f"--raw: {args.run} holds only the moving average (a compact export); sample the run or a "
+                          "full export for the trained weights")
     model.use_ema = not args.raw
-    weights = "the moving average of its weights" if model.ema is not None and not args.raw else "its trained weights"
+    weights = "the moving average of its weights" if (model.ema is not None and not args.raw) or \
+        model.weights_source == "moving average" else "its trained weights"
     if args.latent_grid is not None or args.interpolate is not None:
         return _picture(args, model, meta, weights)
     try:

@@ -411,6 +411,8 @@ def _evaluate(model: Any, dataset: Any, evaluator: Any, n: int | None, seed: int
 def generator_weights(model: Any) -> str:
     """Which weights sampled: the generator's moving average (with its half-life) or the trained weights."""
     ema = getattr(model, "ema", None)
+    if getattr(model, "weights_source", None) == "moving average":
+        return "moving average (stored as the weights by a compact export)"
     if ema is None or not getattr(model, "use_ema", True) or ema.updates == 0:
         return "trained weights"
     decay = ema.decay
