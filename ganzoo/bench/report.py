@@ -4,10 +4,11 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.table import Table
 
+from ganzoo.bench import html
 from ganzoo.bench.results import target_key, write_json
 from ganzoo.checkpoint import load_model
 from ganzoo.files import atomic_write
@@ -15,8 +16,8 @@ from ganzoo.pictures import progress_animation
 from ganzoo.sampling import save_grid
 
 __all__ = [
-    "COLUMNS", "ONE_POINT", "best_per_column", "columns", "curve_points", "key_shown", "leaderboard", "load_results",
-    "markdown", "plot_fid_curves", "protocol_line", "write_all",
+    "COLUMNS", "ONE_POINT", "Cell", "best_per_column", "columns", "curve_points", "key_shown", "leaderboard",
+    "load_results", "machine_line", "markdown", "plot_fid_curves", "protocol_line", "table", "webpage", "write_all",
 ]
 
 #: Leaderboard columns: (key, heading, format, which direction is better: +1 higher, -1 lower, 0 none).
@@ -82,37 +83,57 @@ def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
     return text
 
 
+def _value(row: dict[str, Any], key: str) -> float | None:
+    """The number a cell compares by (best per column, sorting); None when it shows no comparable number."""
+    value = row.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return None if _untimed(row, key) else value
+
+
 def best_per_column(models: list[dict[str, Any]], cols: list[tuple[str, str, str, int]] = COLUMNS
                     ) -> dict[str, str]:
-    """The model with the best value of each scored column."""
+    """The model with the best value of each scored column (none where two or more share the best value)."""
     best: dict[str, str] = {}
     for key, _, _, direction in cols:
-        values = [(m[key], m["model"]) for m in models
-                  if direction and isinstance(m.get(key), (int, float)) and math.isfinite(m[key])
-                  and not _untimed(m, key)]
-        if len(values) > 1:
-            best[key] = (max(values) if direction > 0 else min(values))[1]
+        values = [(v, m["model"]) for m in models if direction and (v := _value(m, key)) is not None]
+        top = (max if direction > 0 else min)((v for v, _ in values), default=None)
+        winners = [name for v, name in values if v == top]
+        if len(values) > 1 and len(winners) == 1:
+            best[key] = winners[0]
     return best
+
+
+class Cell(NamedTuple):
+    """One leaderboard cell: its text, the number it sorts by (None: none) and whether it is its column's best."""
+
+    text: str
+    value: float | None
+    best: bool
+
+
+def table(results: dict[str, Any]) -> tuple[list[tuple[str, str, str, int]], list[tuple[str, list[Cell]]]]:
+    """The leaderboard every output shows: the columns some model has a value in, and per model its name and cells."""
+    models = results["models"]
+    cols = columns(results)
+    best = best_per_column(models, cols)
+    cols = [c for c in cols if any(key_shown(m, c[0]) for m in models)]
+    rows = [(m["model"], [Cell(_cell(m, key, fmt), _value(m, key), best.get(key) == m["model"])
+                          for key, _, fmt, _ in cols]) for m in models]
+    return cols, rows
 
 
 def leaderboard(results: dict[str, Any]) -> Table:
     """The rich leaderboard table, best value per column in bold green."""
-    models = results["models"]
-    cols = columns(results)
-    best = best_per_column(models, cols)
-    table = Table(title=f"ganzoo bench — {results['dataset']}, per model: {_budget(results['budget'])}",
+    cols, rows = table(results)
+    shown = Table(title=f"ganzoo bench — {results['dataset']}, per model: {_budget(results['budget'])}",
                   caption=protocol_line(results))
-    table.add_column("model", style="bold")
-    cols = [c for c in cols if any(key_shown(m, c[0]) for m in models)]
+    shown.add_column("model", style="bold")
     for _, heading, _, _ in cols:
-        table.add_column(heading, justify="right")
-    for m in models:
-        cells = [m["model"]]
-        for key, _, fmt, _ in cols:
-            text = _cell(m, key, fmt)
-            cells.append(f"[bold green]{text}[/]" if best.get(key) == m["model"] else text)
-        table.add_row(*cells)
-    return table
+        shown.add_column(heading, justify="right")
+    for name, cells in rows:
+        shown.add_row(name, *(f"[bold green]{c.text}[/]" if c.best else c.text for c in cells))
+    return shown
 
 
 def _budget(budget: dict[str, Any]) -> str:
@@ -146,25 +167,14 @@ def protocol_line(results: dict[str, Any]) -> str:
 def markdown(results: dict[str, Any], pictures: dict[str, str], plot: str | None,
              progress: dict[str, str] | None = None) -> str:
     """report.md: the leaderboard as a Markdown table, the protocol, the pictures (``progress``: animations)."""
-    models = results["models"]
-    cols = columns(results)
-    best = best_per_column(models, cols)
-    cols = [c for c in cols if any(key_shown(m, c[0]) for m in models)]
+    cols, rows = table(results)
     lines = [f"# ganzoo bench — {results['dataset']}", "",
              f"Budget per model: {_budget(results['budget'])}. Best value per column in **bold**.", "",
              "| model | " + " | ".join(c[1] for c in cols) + " |",
              "|---|" + "---:|" * len(cols)]
-    for m in models:
-        cells = []
-        for key, _, fmt, _ in cols:
-            text = _cell(m, key, fmt)
-            cells.append(f"**{text}**" if best.get(key) == m["model"] else text)
-        lines.append(f"| {m['model']} | " + " | ".join(cells) + " |")
-    env = results["environment"]
-    lines += ["", f"Protocol: {protocol_line(results)}.", "",
-              f"Machine: {env['cpu']}, device {env['device']}"
-              + (f" ({env['gpu']})" if env.get("gpu") else "")
-              + f"; torch {env['packages'].get('torch')}, torchmetrics {env['packages'].get('torchmetrics')}.", ""]
+    for name, cells in rows:
+        lines.append(f"| {name} | " + " | ".join(f"**{c.text}**" if c.best else c.text for c in cells) + " |")
+    lines += ["", f"Protocol: {protocol_line(results)}.", "", f"Machine: {machine_line(results)}.", ""]
     if plot:
         lines += ["## FID during training", "", f"![FID against training step]({plot})", ""]
     lines += ["## Samples", ""]
@@ -173,6 +183,32 @@ def markdown(results: dict[str, Any], pictures: dict[str, str], plot: str | None
         if (progress or {}).get(name):
             lines += [f"Learning (the run's fixed-noise grids, seed 0): ![{name} during training]({progress[name]})", ""]
     return "\n".join(lines)
+
+
+def machine_line(results: dict[str, Any]) -> str:
+    """One line naming the machine and the versions that scored: CPU, device (GPU), torch, torchmetrics."""
+    env = results["environment"]
+    return (f"{env['cpu']}, device {env['device']}" + (f" ({env['gpu']})" if env.get("gpu") else "")
+            + f"; torch {env['packages'].get('torch')}, torchmetrics {env['packages'].get('torchmetrics')}")
+
+
+def webpage(results: dict[str, Any], folder: Path, pictures: dict[str, str], plot: str | None,
+            progress: dict[str, str] | None = None) -> str:
+    """report.html: report.md's leaderboard (sortable), protocol, machine and pictures (from ``folder``, inline)."""
+    cols, rows = table(results)
+    figures = [("FID during training", [("FID against training step", folder / plot)])] if plot else []
+    for name, pic in pictures.items():
+        shown = [("samples (seed 0)", folder / pic)]
+        if (progress or {}).get(name):
+            shown.append(("learning: the run's fixed-noise grids (seed 0)", folder / progress[name]))
+        figures.append((f"Samples: {name}", shown))
+    return html.page(
+        title=f"ganzoo bench — {results['dataset']}",
+        intro=f"Budget per model: {_budget(results['budget'])}. Best value per column in bold; "
+              "click a column's heading to sort by it.",
+        columns=[("model", "model", 0)] + [(key, heading, direction) for key, heading, _, direction in cols],
+        rows=rows, notes=[("Protocol", protocol_line(results)), ("Machine", machine_line(results))],
+        figures=figures)
 
 
 def plot_fid_curves(results: dict[str, Any], path: Path) -> bool:
@@ -204,7 +240,7 @@ def plot_fid_curves(results: dict[str, Any], path: Path) -> bool:
 
 
 def write_all(results: dict[str, Any], runs: list[dict[str, Any]], out: Path) -> None:
-    """Write results.json, one sample grid per model, the FID plot and report.md into ``out``."""
+    """Write results.json, one sample grid per model, the FID plot, report.md and report.html into ``out``."""
     pictures: dict[str, str] = {}
     progress: dict[str, str] = {}
     for m in results["models"]:
@@ -220,6 +256,7 @@ def write_all(results: dict[str, Any], runs: list[dict[str, Any]], out: Path) ->
     results["pictures"] = {"samples": pictures, "progress": progress, "fid_curve": plot}
     write_json(out / "results.json", _finite(results))
     atomic_write(out / "report.md", markdown(results, pictures, plot, progress))
+    atomic_write(out / "report.html", webpage(results, out, pictures, plot, progress))
 
 
 def _finite(obj: Any) -> Any:

@@ -17,7 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench", help="train and score models under one budget; write a leaderboard",
         description="Train each named model with the same data and budget, score all with the same evaluator and "
-                    "protocol, and write results.json, report.md, sample grids and an FID curve into --out.")
+                    "protocol, and write results.json, report.md, report.html (one page, sortable), sample grids "
+                    "and an FID curve into --out.")
     p.add_argument("models", nargs="*", metavar="MODEL", help="models to compare (see 'ganzoo list')")
     p.add_argument("--all", action="store_true", help="every registered model")
     p.add_argument("--suite", help="a suite from zoo.yaml's bench.suites (default: bench.suite)")
@@ -64,5 +65,5 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=2, default=str))
     else:
         console.print(leaderboard(results))
-        console.print(f"Wrote {args.out}/results.json, report.md and pictures.")
+        console.print(f"Wrote {args.out}/results.json, report.md, report.html and pictures.")
     return 0
