@@ -155,7 +155,8 @@ def newest_checkpoint(run_dir: str | os.PathLike, warn: bool = True) -> tuple[Pa
         raise CheckpointError(f"{run_dir} holds no checkpoints ({CHECKPOINT_DIR}/step-*.pt) and is no export "
                               "(config.json + model.safetensors); train it first with 'ganzoo train', or pass a "
                               "checkpoint file or a folder written by 'ganzoo export'")
-    raise CheckpointError(f"no checkpoint of {run_dir} is usable:\n  " + "\n  ".join(problems))
+    more = f" (and {len(problems) - 1} more, each named above)" if len(problems) > 1 else ""
+    raise CheckpointError(f"no checkpoint of {run_dir} is usable: {problems[0]}{more}")
 
 
 def resolve(path_or_run_dir: str | os.PathLike) -> tuple[Path, dict[str, Any]]:

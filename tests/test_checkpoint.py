@@ -95,13 +95,15 @@ def test_pickled_objects_are_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "this must never run" not in capsys.readouterr().out
 
 
-def test_no_good_checkpoint_lists_every_problem(tmp_path: Path) -> None:
+def test_no_good_checkpoint_names_every_problem_one_line_each(tmp_path: Path) -> None:
     _, paths = write_run(tmp_path, steps=(1, 2))
     for p in paths:
         p.write_bytes(b"PK\x03\x04garbage")
-    with pytest.raises(CheckpointError, match="no checkpoint .* is usable") as err, pytest.warns(UserWarning):
+    with pytest.raises(CheckpointError, match="no checkpoint .* is usable") as err, \
+            pytest.warns(UserWarning) as warned:
         newest_checkpoint(tmp_path)
-    assert all(str(p) in str(err.value) for p in paths)
+    assert all(any(str(p) in str(w.message) for w in warned) for p in paths)  # each file: its own warning line
+    assert "\n" not in str(err.value) and str(paths[-1]) in str(err.value) and "1 more" in str(err.value)
     with pytest.raises(CheckpointError, match="holds no checkpoints"):
         newest_checkpoint(tmp_path / "empty")
 
