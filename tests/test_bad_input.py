@@ -78,3 +78,18 @@ def test_an_unwritable_cache_costs_time_not_the_run(tmp_path: Path, capsys: pyte
     assert code == 0, line
     code, line = cli(capsys, "evaluator", "fit", "mnist-embedded", "--epochs", "1")
     assert code == 2 and "cannot write the evaluator to" in line and "$GANZOO_CACHE" in line, line
+
+
+def test_a_terminal_that_cannot_encode_unicode_gets_question_marks_not_a_traceback(tmp_path: Path) -> None:
+    """PYTHONIOENCODING=ascii (or an old locale): tables and '×'/'—' in messages must not fail the command."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    for argv in (["info", "gan"], ["datasets"], ["train", "gan", "--steps", "0"]):
+        done = subprocess.run([sys.executable, "-m", "ganzoo", *argv], env=env, capture_output=True, text=True,
+                              encoding="ascii", errors="strict", cwd=tmp_path, timeout=120)
+        assert done.returncode in (0, 2) and "Traceback" not in done.stderr, (argv, done.stderr[-500:])
+    assert "total" in subprocess.run([sys.executable, "-m", "ganzoo", "info", "gan"], env=env, capture_output=True,
+                                     text=True, encoding="ascii", cwd=tmp_path, timeout=120).stdout
