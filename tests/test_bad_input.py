@@ -93,3 +93,13 @@ def test_a_terminal_that_cannot_encode_unicode_gets_question_marks_not_a_traceba
         assert done.returncode in (0, 2) and "Traceback" not in done.stderr, (argv, done.stderr[-500:])
     assert "total" in subprocess.run([sys.executable, "-m", "ganzoo", "info", "gan"], env=env, capture_output=True,
                                      text=True, encoding="ascii", cwd=tmp_path, timeout=120).stdout
+
+
+def test_a_bench_out_that_cannot_be_a_folder_is_refused_before_training(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for out in (blocker, blocker / "below"):
+        code, line = cli(capsys, "bench", "gan", "--steps", "1", "--n-eval", "100", "--eval-every", "0", "--out",
+                         out, "--quiet")
+        assert code == 2 and f"--out {out}: cannot make the folder" in line, line

@@ -18,6 +18,7 @@ from ganzoo.config import SECTION_CHOICES, SECTIONS, Zoo, defaults_of, load_zoo
 from ganzoo.data import DataSpec
 from ganzoo.environment import describe, resolve_device
 from ganzoo.errors import ConfigError
+from ganzoo.files import os_reason
 from ganzoo.metrics import dataset_evaluator, evaluate, prepare_scoring
 from ganzoo.metrics.download import ensure_weights
 from ganzoo.metrics.manifold import PRDC_KEYS
@@ -177,7 +178,10 @@ def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
     # Everything scoring needs is checked before any training: the data, the evaluator, its reading of the images.
     prepare_scoring(plan.data_spec(), zoo=zoo, device=device, **plan.scoring())
     out = Path(opts.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot make the folder ({os_reason(exc)}); pass another --out") from None
     bench_key = hashlib.sha256(json.dumps(asdict(plan), sort_keys=True).encode()).hexdigest()[:16]
     state = read_json(out / STATE_FILE)
     resuming = state.get("key") == bench_key and not state.get("complete")
