@@ -291,7 +291,9 @@ def run_example(main: Callable, argv: list[str], env: dict[str, str | None], cwd
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     saved_signals = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     out_buf, err_buf = io.BytesIO(), io.BytesIO()
-    # What a real terminal-less process has: UTF-8 stdout that refuses lone surrogates, stderr that escapes them.
+    # What a process has under a UTF-8 locale such as en_US.UTF-8 (not C.UTF-8, where Python relaxes stdout to
+    # surrogateescape): a stdout that refuses lone surrogates (from undecodable bytes in argv, paths or the
+    # environment), a stderr that escapes them. Reproduce a failure of this kind with PYTHONIOENCODING=utf-8:strict.
     out = io.TextIOWrapper(out_buf, encoding="utf-8", errors="strict", write_through=True)
     err = io.TextIOWrapper(err_buf, encoding="utf-8", errors="backslashreplace", write_through=True)
     rss_before, started = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.time()
@@ -334,12 +336,39 @@ def run_example(main: Callable, argv: list[str], env: dict[str, str | None], cwd
         torch.set_num_threads(1)
         torch.set_default_dtype(torch.float32)
         torch.set_grad_enabled(True)
+    lost = _clear_consoles()
     stdout = out_buf.getvalue().decode("utf-8", "replace")
     stderr = err_buf.getvalue().decode("utf-8", "replace")
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 2**20  # GiB (ru_maxrss is in KiB)
     outcome = {"rc": rc if exc is None else type(exc).__name__, "seconds": round(time.time() - started, 2),
                "last": _last_line(exc_text or stderr or stdout)[:300]}
-    return judge(argv, rc, exc, exc_text, stdout, stderr, grown), outcome
+    found = judge(argv, rc, exc, exc_text, stdout, stderr, grown)
+    if lost and not any(isinstance(e, UnicodeEncodeError) for e in _chain(exc)):
+        command = " ".join(argv[:2]) if argv[:1] == ["evaluator"] else (argv[0] if argv else "")
+        found.append(("lost output", f"{command}: rich kept unwritten output ({lost})", lost, stdout[-500:]))
+    return found, outcome
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    out = []
+    while exc is not None and exc not in out:
+        out.append(exc)
+        exc = exc.__context__
+    return out
+
+
+def _clear_consoles() -> str:
+    """Empty the buffers of ganzoo's rich consoles; what was left in them (rich keeps what it failed to write, e.g.
+    a lone surrogate for a UTF-8 stdout, and writes it again with the next print: of the next example here)."""
+    from ganzoo.console import console, err_console
+
+    left = []
+    for name, c in (("stdout", console), ("stderr", err_console)):
+        if c._buffer:
+            left.append(f"{name}: {''.join(seg.text for seg in c._buffer)[:120]!r}")
+            del c._buffer[:]
+        c._buffer_index = 0
+    return "; ".join(left)
 
 
 # -- shrinking a failure (greedy: drop environment variables, then argument groups, while the failure stays) -----------
