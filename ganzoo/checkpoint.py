@@ -32,7 +32,8 @@ from ganzoo.registry import host
 from ganzoo.rng import check_seed
 
 __all__ = [
-    "CHECKPOINT_DIR", "FORMAT", "MAX_BYTES", "VERSION", "build_model", "checkpoint_path", "list_checkpoints", "load_model",
+    "CHECKPOINT_DIR", "FORMAT", "MAX_BYTES", "VERSION", "build_model", "checkpoint_path", "list_checkpoints",
+    "load_model",
     "newest_checkpoint", "nonfinite_tensor", "read_checkpoint", "resolve", "save_checkpoint", "scan_checkpoints",
 ]
 

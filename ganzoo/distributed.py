@@ -61,8 +61,8 @@ def _env_int(name: str, default: int, low: int, high: int) -> int:
     except ValueError:
         value = None
     if value is None or not low <= value < high:
-        raise ConfigError(f"{name}={raw!r} is not an integer from {low} to {high - 1}; launch with torchrun (which sets "
-                          "it), or unset it")
+        raise ConfigError(f"{name}={raw!r} is not an integer from {low} to {high - 1}; launch with torchrun "
+                          "(which sets it), or unset it")
     return value
 
 

@@ -244,6 +244,7 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
         runlog.close()
     return RunSummary(run_dir=rundir.path, model=cfg.model, dataset=cfg.dataset, steps=outcome.step,
                       batch_size=cfg.batch_size, seed=cfg.seed, images_per_second=ips,
-                      wall_seconds=outcome.wall_seconds, callback_seconds=trainer.clock.excluded - trainer.warmup_seconds, losses=losses,
+                      wall_seconds=outcome.wall_seconds,
+                      callback_seconds=trainer.clock.excluded - trainer.warmup_seconds, losses=losses,
                       checkpoint=Path(newest), device=str(device), world_size=ctx.world_size, amp=cfg.amp,
                       resumed_from=cfg.resumed_from, compile_seconds=trainer.warmup_seconds)

@@ -36,7 +36,7 @@ class AdversarialLoss:
     per_sample_critic: ClassVar[bool] = False
 
     def __init__(self, **hparams: Any) -> None:
-        """``hparams``: the model's hyperparameters; the ones in :attr:`defaults` are taken and checked (``self.hp``)."""
+        """``hparams``: the model's hyperparameters; those in :attr:`defaults` are taken and checked (``self.hp``)."""
         self.hp = own_hparams("loss", self.name, self.defaults, hparams)
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

@@ -81,7 +81,7 @@ def interpolation(model: Any, k: int = 2, *, steps: int = 8, seed: int = 0) -> t
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation from ``a`` to ``b`` at fractions ``t`` (linear when they are parallel): ``(len(t), D)``."""
+    """Spherical interpolation from ``a`` to ``b`` at fractions ``t`` (linear if they are parallel): ``(len(t), D)``."""
     cos = torch.dot(a / a.norm(), b / b.norm()).clamp(-1.0, 1.0)
     omega = torch.arccos(cos)
     t = t.reshape(-1, 1).to(a.dtype)

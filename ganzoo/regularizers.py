@@ -35,7 +35,7 @@ class Regularizer(nn.Module):
     choices: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **hparams: Any) -> None:
-        """``hparams``: the model's hyperparameters; the ones in :attr:`defaults` are taken and checked (``self.hp``)."""
+        """``hparams``: the model's hyperparameters; those in :attr:`defaults` are taken and checked (``self.hp``)."""
         super().__init__()
         self.hp = own_hparams("regularizer", self.name, self.defaults, hparams)
 

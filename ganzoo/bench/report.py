@@ -181,7 +181,8 @@ def markdown(results: dict[str, Any], pictures: dict[str, str], plot: str | None
     for name, pic in pictures.items():
         lines += [f"### {name}", "", f"![{name} samples]({pic})", ""]
         if (progress or {}).get(name):
-            lines += [f"Learning (the run's fixed-noise grids, seed 0): ![{name} during training]({progress[name]})", ""]
+            lines += [f"Learning (the run's fixed-noise grids, seed 0): ![{name} during training]({progress[name]})",
+                      ""]
     return "\n".join(lines)
 
 

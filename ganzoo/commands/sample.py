@@ -24,7 +24,8 @@ MAX_SAMPLES = 100_000
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the sample sub-command."""
     p = sub.add_parser(
-        "sample", help="samples from a trained model: a PNG grid or raw arrays (no data set needed)",
+        "sample", help="samples from a trained model: a PNG grid, raw arrays, a latent grid or a walk (no data set "
+                       "needed)",
         description="Draw samples from a run's newest good checkpoint (or a checkpoint file, or an export). "
                     "Conditional models without --label draw the label sweep: one row per class, the same noise in "
                     "each column.")
