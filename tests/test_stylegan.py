@@ -62,3 +62,26 @@ def test_style_mix_grid_takes_coarse_styles_from_rows_and_fine_from_columns() ->
             torch.testing.assert_close(all_rows[cell], row_source)
             torch.testing.assert_close(all_cols[cell], grid[1 + c])
             assert not torch.allclose(grid[cell], row_source) and not torch.allclose(grid[cell], grid[1 + c])
+
+
+def test_sample_cli_draws_the_style_mixing_grid_and_applies_truncation(tmp_path: Path, capsys) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from ganzoo.cli import main
+    from ganzoo.commands.sample import STYLE_MIX_COLS, STYLE_MIX_ROWS
+
+    train(_options(tmp_path / "run", 3), quiet=True)
+    run = str(tmp_path / "run")
+    assert main(["sample", run, "--style-mix", "--out", str(tmp_path / "mix.png")]) == 0
+    assert "style mixing" in capsys.readouterr().out
+    width, height = Image.open(tmp_path / "mix.png").size
+    assert width >= (STYLE_MIX_COLS + 1) * 28 and height >= (STYLE_MIX_ROWS + 1) * 28
+    for psi in ("0", "1"):
+        assert main(["sample", run, "--truncation", psi, "--n", "4", "--out", str(tmp_path / f"t{psi}.npz")]) == 0
+    zero, one = (np.load(tmp_path / f"t{psi}.npz")["images"] for psi in ("0", "1"))
+    assert (zero == zero[:1]).all() and not (one == one[:1]).all()
+    assert main(["sample", "dcgan", "--pretrained", "--style-mix", "--out", str(tmp_path / "no.png")]) != 0
+    assert "has no style mixing" in capsys.readouterr().err
+    assert main(["sample", "dcgan", "--pretrained", "--truncation", "0.7", "--out", str(tmp_path / "no.png")]) != 0
+    assert "has no truncation trick" in capsys.readouterr().err

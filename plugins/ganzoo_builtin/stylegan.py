@@ -110,7 +110,7 @@ class StyleGenerator(nn.Module):
         self.num_ws = len(self.convs)
 
     def ws(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        """z → w ``(N, w_dim)``, pulled towards ``w_avg`` by ψ = ``truncation`` (1: none); updates ``w_avg`` in training."""
+        """z → w ``(N, w_dim)`` pulled towards ``w_avg`` by ψ = ``truncation`` (1: none); in training, updates ``w_avg``."""
         w = self.mapping(z)
         if self.training:
             with torch.no_grad():
@@ -184,13 +184,17 @@ class StyleGAN(AdversarialModel):
         """Image → validity logit."""
         return self.D(images).squeeze(1)
 
+    def style_mix_grid(self, rows: int, cols: int, seed: int = 0) -> torch.Tensor:
+        """:func:`style_mix_grid` of this model (what ``ganzoo sample --style-mix`` draws)."""
+        return style_mix_grid(self, rows, cols, seed)
+
 
 def style_mix_grid(model: StyleGAN, rows: int, cols: int, seed: int = 0, coarse: int | None = None) -> torch.Tensor:
-    """The paper's style-mixing grid ``((rows+1)·(cols+1), C, H, W)``: row sources' coarse styles, column sources' fine.
+    """The paper's style-mixing grid ``((rows+1)·(cols+1), C, H, W)``: coarse styles by row, fine ones by column.
 
     The top row shows the ``cols`` column sources, the left column the ``rows`` row sources (the corner is black);
     cell (r, c) takes the first ``coarse`` styles (default: half, the low resolutions) from row source r and the
-    rest from column source c. Uses the model's current weights (in eval mode, with its ``truncation``).
+    rest from column source c. Uses the model's sampling weights (its average, if any) and its ``truncation``.
     """
     g: StyleGenerator = model.G
     coarse = g.num_ws // 2 if coarse is None else coarse
@@ -200,7 +204,7 @@ def style_mix_grid(model: StyleGAN, rows: int, cols: int, seed: int = 0, coarse:
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), model.sampling_weights():
             w_rows, w_cols = g.ws(z_rows, model.hp.truncation), g.ws(z_cols, model.hp.truncation)
             layer = torch.arange(g.num_ws, device=model.device)[None, :, None]
             mixed = torch.where(layer < coarse, w_rows.repeat_interleave(cols, 0)[:, None],
