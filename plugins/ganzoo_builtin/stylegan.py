@@ -29,6 +29,9 @@ class MappingNetwork(nn.Module):
         blocks: list[nn.Module] = []
         for i in range(layers):
             blocks += [nn.Linear(latent_dim if i == 0 else w_dim, w_dim), nn.LeakyReLU(0.2)]
+        for layer in blocks[::2]:  # He initialisation: torch's default shrinks the variance ~3× per layer, so w
+            nn.init.kaiming_normal_(layer.weight, a=0.2)  # (and the styles) hardly varied with z: the samples collapsed
+            nn.init.zeros_(layer.bias)
         self.body = nn.Sequential(*blocks)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -51,6 +54,7 @@ class ModulatedConv(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
         self.scale = 1 / math.sqrt(in_channels * kernel * kernel)  # equalised learning rate (runtime He scaling)
         self.affine = nn.Linear(w_dim, in_channels)
+        nn.init.normal_(self.affine.weight, 0.0, 1 / math.sqrt(w_dim))  # styles of unit spread around 1, as StyleGAN2
         nn.init.ones_(self.affine.bias)  # styles start at 1: the conv starts unmodulated
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.demodulate, self.activate, self.padding = demodulate, activate, kernel // 2
