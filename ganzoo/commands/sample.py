@@ -130,7 +130,7 @@ def _picture(args: argparse.Namespace, model: Any, meta: dict[str, Any], weights
             raise ConfigError(f"--style-mix: model {meta['model']!r} has no style mixing (stylegan has)")
         images = model.style_mix_grid(STYLE_MIX_ROWS, STYLE_MIX_COLS, seed=args.seed)
         nrow = STYLE_MIX_COLS + 1
-        how = (f"style mixing (seed {args.seed}, ψ {model.hp.truncation:g}): each cell has the coarse styles of its "
+        how = (f"style mixing (seed {args.seed}, psi {model.hp.truncation:g}): each cell has the coarse styles of its "
                "row's left image and the fine styles of its column's top image")
         default = "style-mix.png"
     elif args.latent_grid is not None:
