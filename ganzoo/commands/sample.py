@@ -19,6 +19,8 @@ __all__ = ["FORMATS", "MAX_SAMPLES", "add_parser", "label_index", "run"]
 FORMATS = ("png", "npz")
 #: The most samples one ``ganzoo sample`` writes (they are held in memory).
 MAX_SAMPLES = 100_000
+#: The style-mixing grid's row and column sources (``--style-mix``).
+STYLE_MIX_ROWS, STYLE_MIX_COLS = 4, 6
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +48,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     picture.add_argument("--interpolate", type=int, metavar="K",
                          help="slerp through K random latents, 8 steps each (one row per class for conditional "
                               "models); --out x.gif writes an animation")
+    picture.add_argument("--style-mix", action="store_true",
+                         help=f"models with style mixing (stylegan): the paper's "
+                              f"{STYLE_MIX_ROWS}×{STYLE_MIX_COLS} grid, coarse styles from the left column's latents and fine ones from the top row's")
+    p.add_argument("--truncation", type=float, metavar="PSI",
+                   help="models with a truncation hyperparameter (stylegan): ψ pulling w towards its average "
+                        "(1: none, 0: the average image; default: the run's)")
     p.add_argument("--pretrained", action="store_true",
                    help="the first argument is a model's name: use the weights its plugin ships ('ganzoo list')")
     p.add_argument("--raw", action="store_true", help="sample from the trained weights, not their moving average "
@@ -69,9 +77,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--raw: {args.run} holds only the moving average (a compact export); sample the run or a "
                           "full export for the trained weights")
     model.use_ema = not args.raw
+    if args.truncation is not None:
+        if "truncation" not in vars(model.hp):
+            raise ConfigError(f"--truncation: model {meta['model']!r} has no truncation trick (stylegan has)")
+        if not math.isfinite(args.truncation):
+            raise ConfigError(f"--truncation {args.truncation}: give a finite ψ, e.g. 0.7")
+        model.hp.truncation = args.truncation
     weights = "the moving average of its weights" if (model.ema is not None and not args.raw) or \
         model.weights_source == "moving average" else "its trained weights"
-    if args.latent_grid is not None or args.interpolate is not None:
+    if args.latent_grid is not None or args.interpolate is not None or args.style_mix:
         return _picture(args, model, meta, weights)
     try:
         if fmt == "npz":
@@ -110,8 +124,17 @@ def label_index(label: str | int | None, class_names: list[str] | None) -> int |
 def _picture(args: argparse.Namespace, model: Any, meta: dict[str, Any], weights: str) -> int:
     """``--latent-grid`` or ``--interpolate``: a captioned PNG (or, for an interpolation, a GIF by --out's suffix)."""
     if args.format == "npz":
-        raise ConfigError("--format npz writes samples; --latent-grid and --interpolate write pictures (PNG or GIF)")
-    if args.latent_grid is not None:
+        raise ConfigError("--format npz writes samples; --latent-grid, --interpolate and --style-mix write pictures "
+                          "(PNG or GIF)")
+    if args.style_mix:
+        if not callable(getattr(model, "style_mix_grid", None)):
+            raise ConfigError(f"--style-mix: model {meta['model']!r} has no style mixing (stylegan has)")
+        images = model.style_mix_grid(STYLE_MIX_ROWS, STYLE_MIX_COLS, seed=args.seed)
+        nrow = STYLE_MIX_COLS + 1
+        how = (f"style mixing (seed {args.seed}, psi {model.hp.truncation:g}): each cell has the coarse styles of its "
+               "row's left image and the fine styles of its column's top image")
+        default = "style-mix.png"
+    elif args.latent_grid is not None:
         images, nrow, how = pictures.latent_grid(model, args.latent_grid, label=args.label, seed=args.seed)
         default = "latent-grid.png"
     else:

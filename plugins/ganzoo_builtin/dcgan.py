@@ -52,5 +52,8 @@ class DCGAN(AdversarialModel):
 
 @hookimpl
 def register_models(register: Callable[..., Any]) -> None:
-    """Register DCGAN."""
+    """Register DCGAN, and StyleGAN (its module has no entry point of its own: those are read from the install)."""
+    from ganzoo_builtin.stylegan import StyleGAN
+
     register(DCGAN)
+    register(StyleGAN)

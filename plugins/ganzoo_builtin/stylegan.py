@@ -1,0 +1,225 @@
+"""A small StyleGAN2-style generator (Karras et al. 2020): mapping network, modulated convs, noise, style mixing.
+
+Demodulated (StyleGAN2) convolutions rather than StyleGAN's AdaIN: AdaIN normalises each feature map's mean and
+variance away, which the generator learns to sidestep with blob-like "droplet" artefacts; demodulation scales the
+weights instead so that the expected output variance is one, removing the artefacts, and it is the current form.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganzoo.adversarial import AdversarialModel
+from ganzoo.model import Range
+from ganzoo.nn import ConvEncoder, conv_plan
+
+__all__ = ["MappingNetwork", "ModulatedConv", "StyleGAN", "StyleGenerator", "style_mix_grid"]
+
+
+class MappingNetwork(nn.Module):
+    """z → w: the latent normalised to unit mean square (pixel norm), then ``layers`` linear layers with LeakyReLU."""
+
+    def __init__(self, latent_dim: int, w_dim: int, layers: int) -> None:
+        """``layers`` linear layers from ``latent_dim`` to ``w_dim`` (each ``w_dim`` wide)."""
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for i in range(layers):
+            blocks += [nn.Linear(latent_dim if i == 0 else w_dim, w_dim), nn.LeakyReLU(0.2)]
+        for layer in blocks[::2]:  # He initialisation: torch's default shrinks the variance ~3× per layer, so w
+            nn.init.kaiming_normal_(layer.weight, a=0.2)  # (and the styles) hardly varied with z: the samples collapsed
+            nn.init.zeros_(layer.bias)
+        self.body = nn.Sequential(*blocks)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Intermediate latents ``(N, w_dim)``."""
+        z = z * torch.rsqrt(z.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+        return self.body(z)
+
+
+class ModulatedConv(nn.Module):
+    """A conv whose input channels are scaled per sample by a style from w (and, with ``demodulate``, renormalised).
+
+    Runs as one grouped convolution over the batch. With ``noise``: per-pixel Gaussian noise scaled by a learned
+    per-channel strength (initially 0) is added after the conv, then a bias and LeakyReLU(0.2) (×√2 gain).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, w_dim: int, *, demodulate: bool = True,
+                 noise_size: tuple[int, int] | None = None, activate: bool = True) -> None:
+        """A ``kernel``×``kernel`` conv; ``noise_size`` (h, w) adds noise inputs (a fixed map is kept for eval)."""
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel, kernel))
+        self.scale = 1 / math.sqrt(in_channels * kernel * kernel)  # equalised learning rate (runtime He scaling)
+        self.affine = nn.Linear(w_dim, in_channels)
+        nn.init.normal_(self.affine.weight, 0.0, 1 / math.sqrt(w_dim))  # styles of unit spread around 1, as StyleGAN2
+        nn.init.ones_(self.affine.bias)  # styles start at 1: the conv starts unmodulated
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.demodulate, self.activate, self.padding = demodulate, activate, kernel // 2
+        if noise_size is not None:
+            self.noise_strength = nn.Parameter(torch.zeros(out_channels))
+            # The noise used in eval mode, so that sampling depends on z alone (StyleGAN2's noise_mode="const").
+            self.register_buffer("noise_const", torch.randn(1, 1, *noise_size))
+        else:
+            self.noise_strength = None
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, in, H, W) modulated by the styles of ``w`` (N, w_dim) → (N, out, H, W)."""
+        n, c, h, wd = x.shape
+        styles = self.affine(w)  # (N, in)
+        weight = self.weight[None] * self.scale * styles[:, None, :, None, None]  # (N, out, in, k, k)
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+        out = F.conv2d(x.reshape(1, n * c, h, wd), weight.reshape(-1, c, *weight.shape[3:]),
+                       padding=self.padding, groups=n)
+        out = out.reshape(n, -1, h, wd)
+        if self.noise_strength is not None:
+            noise = (torch.randn(n, 1, h, wd, device=x.device, dtype=x.dtype) if self.training
+                     else self.noise_const.to(x.dtype))
+            out = out + noise * self.noise_strength[None, :, None, None]
+        out = out + self.bias[None, :, None, None]
+        return F.leaky_relu(out, 0.2) * math.sqrt(2) if self.activate else out
+
+
+class StyleGenerator(nn.Module):
+    """The synthesis network on a learned constant, with the skip architecture: a toRGB at every resolution.
+
+    Sized by :func:`ganzoo.nn.conv_plan` (28 → 7×7 and two ×2 stages, 32 → 4×4 and three, 64 → 4×4 and four).
+    One modulated 3×3 conv at the base size, then per stage a bilinear ×2 upsampling and two modulated 3×3 convs;
+    channels halve per stage down to ``width``. Every resolution has a 1×1 modulated toRGB (not demodulated); the
+    RGB outputs are upsampled and summed. w is tracked by ``w_avg`` (a running mean, updated in training) for the
+    truncation trick; ``num_ws`` styles feed the convs in order (the toRGB shares its stage's last conv's style).
+    """
+
+    def __init__(self, latent_dim: int, image_shape: tuple[int, int, int], width: int, w_dim: int,
+                 mapping_layers: int, w_avg_beta: float = 0.995) -> None:
+        """A generator of ``image_shape`` images with ``width`` channels at full size and a ``w_dim`` latent."""
+        super().__init__()
+        stages, (bh, bw) = conv_plan(image_shape)
+        widths = [width * 2 ** (stages - i) for i in range(stages + 1)]  # one per resolution, base first
+        self.mapping = MappingNetwork(latent_dim, w_dim, mapping_layers)
+        self.register_buffer("w_avg", torch.zeros(w_dim))
+        self.w_avg_beta = w_avg_beta
+        self.const = nn.Parameter(torch.randn(1, widths[0], bh, bw))
+        self.convs = nn.ModuleList([ModulatedConv(widths[0], widths[0], 3, w_dim, noise_size=(bh, bw))])
+        self.to_rgb = nn.ModuleList([ModulatedConv(widths[0], image_shape[0], 1, w_dim, demodulate=False,
+                                                   activate=False)])
+        for i in range(1, stages + 1):
+            size = (bh << i, bw << i)
+            self.convs.append(ModulatedConv(widths[i - 1], widths[i], 3, w_dim, noise_size=size))
+            self.convs.append(ModulatedConv(widths[i], widths[i], 3, w_dim, noise_size=size))
+            self.to_rgb.append(ModulatedConv(widths[i], image_shape[0], 1, w_dim, demodulate=False, activate=False))
+        self.num_ws = len(self.convs)
+
+    def ws(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        """z → w ``(N, w_dim)`` pulled towards ``w_avg`` by ψ = ``truncation`` (1: none); in training, updates ``w_avg``."""
+        w = self.mapping(z)
+        if self.training:
+            with torch.no_grad():
+                self.w_avg.lerp_(w.detach().mean(0).to(self.w_avg.dtype), 1 - self.w_avg_beta)
+        if truncation != 1.0:
+            w = self.w_avg.to(w.dtype) + truncation * (w - self.w_avg.to(w.dtype))
+        return w
+
+    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        """Per-layer styles ``(N, num_ws, w_dim)`` → image in [-1, 1] (tanh on the summed RGB)."""
+        x = self.const.expand(ws.size(0), -1, -1, -1)
+        x = self.convs[0](x, ws[:, 0])
+        rgb = self.to_rgb[0](x, ws[:, 0])
+        for i in range(1, len(self.to_rgb)):
+            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            x = self.convs[2 * i - 1](x, ws[:, 2 * i - 1])
+            x = self.convs[2 * i](x, ws[:, 2 * i])
+            rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False)
+            rgb = rgb + self.to_rgb[i](x, ws[:, 2 * i])
+        return torch.tanh(rgb)
+
+    def forward(self, z: torch.Tensor, truncation: float = 1.0, mixing: float = 0.0) -> torch.Tensor:
+        """z → images; with probability ``mixing`` (training) the styles after a random layer come from a second z."""
+        w = self.ws(z, truncation)
+        ws = w[:, None].expand(-1, self.num_ws, -1)
+        if mixing > 0 and self.num_ws > 1 and torch.rand(()).item() < mixing:
+            cutoff = int(torch.randint(1, self.num_ws, ()).item())
+            w2 = self.ws(torch.randn_like(z), truncation)
+            layer = torch.arange(self.num_ws, device=z.device)[None, :, None]
+            ws = torch.where(layer < cutoff, ws, w2[:, None])
+        return self.synthesis(ws)
+
+
+class StyleGAN(AdversarialModel):
+    """Unconditional StyleGAN2-style GAN, small: mapping network, modulated convs, noise, style mixing, truncation.
+
+    G: :class:`StyleGenerator` (skip architecture: toRGB per resolution). D: strided convs
+    (:class:`ganzoo.nn.ConvEncoder`, no normalisation, LeakyReLU) and a linear logit; the non-saturating logistic
+    loss (``bce``) with lazy R1 on real images, as StyleGAN2. Path-length regularisation is left out: it needs a
+    second generator pass with a double backward through the modulated convs (≈ +50% G cost every 4th step) and
+    mainly smooths w → image for projection and interpolation, not sample quality at this size. Equalised
+    learning rate is used in the synthesis convs only; the mapping network is plain (no lr multiplier).
+    ``truncation`` ψ is applied at sampling (eval mode) only; ``style_mixing`` is the per-batch mixing probability.
+    """
+
+    name = "stylegan"
+    description = "StyleGAN2-style (Karras 2020), small: mapping net, modulated convs, noise, style mixing, truncation"
+    defaults = {**AdversarialModel.defaults, "latent_dim": 64, "w_dim": 64, "mapping_layers": 4, "g_channels": 16,
+                "d_channels": 32, "style_mixing": 0.9, "truncation": 1.0, "w_avg_beta": 0.995, "lr_g": 2e-3,
+                "lr_d": 2e-3, "beta1": 0.0, "beta2": 0.99, "regularizers": ["r1"], "r1_gamma": 1.0}
+    choices = {**AdversarialModel.choices, "w_dim": Range(1, 4096), "mapping_layers": Range(1, 16),
+               "g_channels": Range(1, 4096), "d_channels": Range(1, 4096), "style_mixing": Range(0, 1),
+               "truncation": Range(-2, 2), "w_avg_beta": Range(0, 1)}
+
+    def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
+                 num_classes: int = 10) -> None:
+        super().__init__(hparams, image_shape, num_classes)
+        self.G = StyleGenerator(self.hp.latent_dim, self.image_shape, self.hp.g_channels, self.hp.w_dim,
+                                self.hp.mapping_layers, self.hp.w_avg_beta)
+        encoder = ConvEncoder(self.image_shape, self.hp.d_channels, norm="none", act="leaky")
+        self.D = nn.Sequential(encoder, nn.Linear(encoder.out_features, 1))
+        self.build_optimizers()
+
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """z → image in [-1, 1]: style mixing in training, the truncation ψ in eval mode."""
+        if self.training:
+            return self.G(z, mixing=self.hp.style_mixing)
+        return self.G(z, truncation=self.hp.truncation)
+
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Image → validity logit."""
+        return self.D(images).squeeze(1)
+
+    def style_mix_grid(self, rows: int, cols: int, seed: int = 0) -> torch.Tensor:
+        """:func:`style_mix_grid` of this model (what ``ganzoo sample --style-mix`` draws)."""
+        return style_mix_grid(self, rows, cols, seed)
+
+
+def style_mix_grid(model: StyleGAN, rows: int, cols: int, seed: int = 0, coarse: int | None = None) -> torch.Tensor:
+    """The paper's style-mixing grid ``((rows+1)·(cols+1), C, H, W)``: coarse styles by row, fine ones by column.
+
+    The top row shows the ``cols`` column sources, the left column the ``rows`` row sources (the corner is black);
+    cell (r, c) takes the first ``coarse`` styles (default: half, the low resolutions) from row source r and the
+    rest from column source c. Uses the model's sampling weights (its average, if any) and its ``truncation``.
+    """
+    g: StyleGenerator = model.G
+    coarse = g.num_ws // 2 if coarse is None else coarse
+    gen = torch.Generator().manual_seed(seed)
+    z_rows = torch.randn(rows, model.hp.latent_dim, generator=gen).to(model.device)
+    z_cols = torch.randn(cols, model.hp.latent_dim, generator=gen).to(model.device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), model.sampling_weights():
+            w_rows, w_cols = g.ws(z_rows, model.hp.truncation), g.ws(z_cols, model.hp.truncation)
+            layer = torch.arange(g.num_ws, device=model.device)[None, :, None]
+            mixed = torch.where(layer < coarse, w_rows.repeat_interleave(cols, 0)[:, None],
+                                w_cols.repeat(rows, 1)[:, None])
+            cells = g.synthesis(mixed).float()
+            sources_r = g.synthesis(w_rows[:, None].expand(-1, g.num_ws, -1)).float()
+            sources_c = g.synthesis(w_cols[:, None].expand(-1, g.num_ws, -1)).float()
+    finally:
+        model.train(was_training)
+    corner = torch.full_like(sources_c[:1], -1.0)
+    grid = [corner, sources_c]
+    for r in range(rows):
+        grid += [sources_r[r:r + 1], cells[r * cols:(r + 1) * cols]]
+    return torch.cat(grid)
