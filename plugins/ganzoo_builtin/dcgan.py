@@ -52,8 +52,5 @@ class DCGAN(AdversarialModel):
 
 @hookimpl
 def register_models(register: Callable[..., Any]) -> None:
-    """Register DCGAN, and StyleGAN (its module has no entry point of its own: those are read from the install)."""
-    from ganzoo_builtin.stylegan import StyleGAN
-
+    """Register DCGAN."""
     register(DCGAN)
-    register(StyleGAN)

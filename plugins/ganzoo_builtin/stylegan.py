@@ -7,17 +7,20 @@ weights instead so that the expected output variance is one, removing the artefa
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganzoo import hookimpl
 from ganzoo.adversarial import AdversarialModel
 from ganzoo.model import Range
 from ganzoo.nn import ConvEncoder, conv_plan
 
-__all__ = ["MappingNetwork", "ModulatedConv", "StyleGAN", "StyleGenerator", "style_mix_grid"]
+__all__ = [
+    "MappingNetwork", "ModulatedConv", "StyleGAN", "StyleGenerator", "register_models", "style_mix_grid",
+]
 
 
 class MappingNetwork(nn.Module):
@@ -223,3 +226,9 @@ def style_mix_grid(model: StyleGAN, rows: int, cols: int, seed: int = 0, coarse:
     for r in range(rows):
         grid += [sources_r[r:r + 1], cells[r * cols:(r + 1) * cols]]
     return torch.cat(grid)
+
+
+@hookimpl
+def register_models(register: Callable[..., Any]) -> None:
+    """Register the small StyleGAN."""
+    register(StyleGAN)
