@@ -184,7 +184,6 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
             with distributed.unwrapped(model) as net:
                 images, _, nrow = grid_images(net, n=int(tcfg["sample_grid"]), seed=cfg.seed)
             rundir.write_samples(step, lambda p: write_png(images, p, nrow))
-            rundir.write_picture(PROGRESS_FILE, lambda p: pictures.progress_animation(rundir.path, p))
             grid = make_grid(to_uint8(images), nrow=nrow, padding=2)  # the PNG's pixels: (3, H, W) uint8
             runlog.images(step, "samples", grid.permute(1, 2, 0).contiguous().numpy())
 
@@ -229,6 +228,8 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
             outcome = trainer.run()
         except KeyboardInterrupt:  # the third Ctrl-C: abort the step in flight (the newest checkpoint stays)
             raise TrainingInterrupted(trainer.step, newest, aborted=True) from None
+        if ctx.is_main:  # once per run, not after every grid: rebuilding it each time grows with the run
+            rundir.write_picture(PROGRESS_FILE, lambda p: pictures.progress_animation(rundir.path, p))
         if outcome.signum is not None:
             raise TrainingInterrupted(outcome.step, newest, outcome.signum)
         distributed.sync_buffers(ctx, model)

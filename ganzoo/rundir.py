@@ -35,7 +35,7 @@ __all__ = ["CONFIG_FILE", "LOCK_FILE", "METRICS_FILE", "PROGRESS_FILE", "RunDir"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
-#: The animation of the sample grids, rebuilt after each one (``samples/progress.gif``).
+#: The animation of the sample grids, written when a run ends or is stopped (``samples/progress.gif``).
 PROGRESS_FILE = "progress.gif"
 LOCK_FILE = ".lock"
 _ENTRIES = (CONFIG_FILE, METRICS_FILE, SAMPLES_DIR, CHECKPOINT_DIR, LOCK_FILE)
