@@ -12,12 +12,14 @@ from ganzoo.registry import host
 __all__ = ["add_data_flags", "data_options", "data_spec"]
 
 
-def add_data_flags(p: argparse.ArgumentParser, dataset_help: str, root_help: str | None = None) -> None:
-    """Add ``--dataset``, ``--data-root`` and ``--data-option`` to a sub-command's parser."""
-    p.add_argument("--dataset", help=dataset_help)
-    p.add_argument("--data-root", metavar="DIR", help=root_help or "folder the data set reads (imagefolder: your "
-                   "images, one sub-folder per class; others: where they are downloaded; default: $GANZOO_DATA or "
-                   "the cache)")
+def add_data_flags(p: argparse.ArgumentParser, dataset_help: str | None, root_aliases: tuple[str, ...] = ()) -> None:
+    """Add ``--dataset`` (unless ``dataset_help`` is None: the command names it positionally), ``--data-root`` (also
+    spelt ``root_aliases``) and ``--data-option`` to a sub-command's parser."""
+    if dataset_help is not None:
+        p.add_argument("--dataset", help=dataset_help)
+    p.add_argument("--data-root", *root_aliases, dest="data_root", metavar="DIR",
+                   help="folder the data set reads (imagefolder: your images, one sub-folder per class; others: where "
+                        "they are downloaded; default: $GANZOO_DATA or the cache)")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a data set loader option, e.g. image_size=32 for imagefolder or attribute=Blond_Hair for "
                         "celeba (see 'ganzoo datasets'); repeatable")

@@ -7,7 +7,7 @@ import json
 
 from rich.table import Table
 
-from ganzoo.commands.dataflags import data_options
+from ganzoo.commands.dataflags import add_data_flags, data_options
 from ganzoo.console import console, err_console
 from ganzoo.data import DataSpec
 from ganzoo.environment import resolve_device
@@ -50,10 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--hflip", action="store_true", help="augment with horizontal flips (photos, not digits)")
     q.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: deterministic, robust)")
     q.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    q.add_argument("--data-root", "--root", dest="data_root", metavar="DIR",
-                   help="folder the data set reads, as in 'ganzoo train' (default: $GANZOO_DATA or the cache)")
-    q.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a data set loader option, as in 'ganzoo train' (e.g. image_size=32)")
+    add_data_flags(q, None, root_aliases=("--root",))  # DATASET is positional here
     q.add_argument("--download", action="store_true", help="let the data set download itself if missing")
     q.add_argument("--json", action="store_true", help="print the saved record as JSON")
     q.set_defaults(func=run_fit)
