@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # PIL is imported where a picture is drawn
 
 __all__ = [
     "MAX_GRID", "captioned", "interpolation", "latent_grid", "progress_animation", "slerp", "write_animation",
-    "write_picture",
+    "write_picture", "write_walk_animation",
 ]
 
 #: The largest side of a latent grid and the most latents of an interpolation (pictures are for looking at).
@@ -135,8 +135,22 @@ def write_animation(frames: list[tuple[Path, str]], out: Path, frame_ms: int = 4
             frame.paste(im.convert("RGB"), (0, 14))
         ImageDraw.Draw(frame).text((2, 2), caption, fill="black")
         images.append(frame)
-    durations = [frame_ms] * (len(images) - 1) + [frame_ms * 3]
-    return atomic_write(out, lambda f: images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+    return _save_gif(images, out, frame_ms)
+
+
+def write_walk_animation(images: torch.Tensor, nrow: int, out: str | os.PathLike, frame_ms: int = 150) -> Path:
+    """An interpolation (rows of ``nrow`` images, as :func:`interpolation` returns) as an animated GIF: frame t shows
+    step t of every row."""
+    rows = len(images) // nrow
+    per_row = rows if rows <= 10 else math.ceil(math.sqrt(rows))
+    return _save_gif([captioned(images[t::nrow], per_row, f"{t + 1}/{nrow}") for t in range(nrow)], Path(out),
+                     frame_ms)
+
+
+def _save_gif(frames: list["Image.Image"], out: Path, frame_ms: int) -> Path:
+    """Frames as a looping GIF, the last held three times as long; atomic."""
+    durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 3]
+    return atomic_write(out, lambda f: frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:],
                                                       duration=durations, loop=0))
 
 

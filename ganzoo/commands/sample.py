@@ -145,7 +145,7 @@ def _picture(args: argparse.Namespace, model: Any, meta: dict[str, Any], weights
     out = Path(args.out or default)
     try:
         if out.suffix.lower() == ".gif" and args.interpolate is not None:
-            _write_walk_gif(images, nrow, how, out)
+            pictures.write_walk_animation(images, nrow, out)
         else:
             pictures.write_picture(pictures.captioned(images, nrow, how), out)
     except OSError as exc:
@@ -153,17 +153,3 @@ def _picture(args: argparse.Namespace, model: Any, meta: dict[str, Any], weights
     console.print(f"wrote {out}: {how}; {meta['model']} at step {meta['step']}, {weights}", highlight=False,
                   soft_wrap=True)
     return 0
-
-
-def _write_walk_gif(images: Any, nrow: int, how: str, out: Path) -> None:
-    """The walk as an animation: frame t shows column t of every row."""
-    import tempfile
-
-    rows = len(images) // nrow
-    with tempfile.TemporaryDirectory() as tmp:
-        frames = []
-        for t in range(nrow):
-            path = Path(tmp) / f"{t:03d}.png"
-            write_png(images[t::nrow], path, nrow=rows if rows <= 10 else math.ceil(math.sqrt(rows)))
-            frames.append((path, f"{t + 1}/{nrow}"))
-        pictures.write_animation(frames, out, frame_ms=150)
