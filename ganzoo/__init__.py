@@ -43,10 +43,13 @@ def model_class(name: str) -> type[GenerativeModel]:
     return host().get("models", name).obj
 
 
-def create_model(name: str, *, image_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int = 10,
+def create_model(name: str, *, image_shape: tuple[int, int, int] = (1, 28, 28), num_classes: int | None = None,
                  zoo: Any = None, **overrides: Any) -> GenerativeModel:
-    """Build model ``name`` with zoo.yaml's hyperparameters and ``overrides`` on top, its inputs checked."""
+    """Build model ``name`` with zoo.yaml's hyperparameters and ``overrides`` on top, its inputs checked
+    (``num_classes`` None: 2 for a translation model, its two domains, else 10)."""
     cls = model_class(name)
+    if num_classes is None:
+        num_classes = 2 if cls.translates else 10
     try:
         image_shape, num_classes = check_data_shape(image_shape, num_classes)
     except ConfigError as exc:

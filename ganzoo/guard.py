@@ -20,8 +20,8 @@ from ganzoo.errors import ConfigError, GanzooError, PluginError, TrainingError
 from ganzoo.registry import host
 
 __all__ = [
-    "built", "check_batch_norm", "checked_losses", "checked_sample", "entry_origin", "origin", "plugin_bug",
-    "plugin_call",
+    "built", "check_batch_norm", "checked_losses", "checked_sample", "checked_translate", "entry_origin", "origin",
+    "plugin_bug", "plugin_call",
 ]
 
 
@@ -143,6 +143,18 @@ def checked_sample(model: Any, n: int, labels: torch.Tensor | None, generator: t
         raise PluginError(f"sample({n}) of {origin(model)} returned {_describe(images)}; expected a floating tensor "
                           f"of shape {expected} in [-1, 1]")
     return images
+
+
+def checked_translate(model: Any, images: torch.Tensor, source_domain: int) -> torch.Tensor:
+    """``model.translate(images, source_domain)`` in the sampling weights, its result checked: a floating tensor of
+    the input's shape."""
+    with plugin_call(model, "translate"), model.sampling_weights():
+        out = model.translate(images, source_domain)
+    expected = tuple(images.shape)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected or not out.is_floating_point():
+        raise PluginError(f"translate() of {origin(model)} returned {_describe(out)} for {expected[0]} images; "
+                          f"expected a floating tensor of shape {expected} in [-1, 1]")
+    return out
 
 
 def entry_origin(entry: Any) -> str:

@@ -121,7 +121,7 @@ def _run(opts: TrainOptions, zoo: Zoo, ctx: distributed.Context, rundir: RunDir,
     if ctx.enabled:
         model.wrap_networks(distributed.wrap_ddp(ctx))
     try:
-        return _loop(opts, cfg, ctx, rundir, stop, bar, model, stream, runlog)
+        return _loop(opts, cfg, ctx, rundir, stop, bar, model, stream, runlog, data)
     finally:
         distributed.unwrap(model)
 
@@ -138,7 +138,7 @@ def _scalars(record: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: RunDir, stop: StopRequests,
-          bar: RunBar, model: GenerativeModel, stream: BatchStream, runlog: RunLog) -> RunSummary:
+          bar: RunBar, model: GenerativeModel, stream: BatchStream, runlog: RunLog, data: Any) -> RunSummary:
     tcfg, device = cfg.train, ctx.device
     newest, newest_step = cfg.resumed_from, cfg.start_step if cfg.resumed_from else -1  # the newest checkpoint
     losses: dict[str, float] = {}
@@ -182,7 +182,7 @@ def _loop(opts: TrainOptions, cfg: RunConfig, ctx: distributed.Context, rundir: 
             from ganzoo.sampling import grid_images, write_png
 
             with distributed.unwrapped(model) as net:
-                images, _, nrow = grid_images(net, n=int(tcfg["sample_grid"]), seed=cfg.seed)
+                images, _, nrow = grid_images(net, n=int(tcfg["sample_grid"]), seed=cfg.seed, data=data)
             rundir.write_samples(step, lambda p: write_png(images, p, nrow))
             grid = make_grid(to_uint8(images), nrow=nrow, padding=2)  # the PNG's pixels: (3, H, W) uint8
             runlog.images(step, "samples", grid.permute(1, 2, 0).contiguous().numpy())

@@ -19,7 +19,7 @@ from ganzoo.ema import WeightAverage, ema_decay
 from ganzoo.errors import ConfigError
 
 __all__ = ["BOOKKEEPING", "EMA_CHOICES", "EMA_DEFAULTS", "MAX_CHANNELS", "MAX_CLASSES", "MAX_SIDE", "Batch",
-           "GenerativeModel", "Range", "check_data_shape", "class_summary", "own_hparams"]
+           "GenerativeModel", "Range", "check_data_shape", "check_translation_input", "class_summary", "own_hparams"]
 
 
 class Batch(NamedTuple):
@@ -74,8 +74,9 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-#: Sub-modules that are not networks (no trained weights): the generator's average and the regularisers' state.
-BOOKKEEPING = ("ema", "regularizers")
+#: Sub-modules that are not networks (no trained weights): the generator's average, the regularisers' state and a
+#: translation model's image pools (:class:`ganzoo.nn.ImagePool`).
+BOOKKEEPING = ("ema", "regularizers", "image_pools")
 
 #: The generator average's hyperparameters; a model that lists its generator in ``sample_networks`` adds them to its
 #: ``defaults`` and ``choices`` to let users switch it on (the GANs and the VAE do).
@@ -107,13 +108,21 @@ class GenerativeModel(nn.Module):
     #: The networks :meth:`sample` uses (e.g. ``("G",)``): with ``ema_decay`` or ``ema_half_life`` set, the harness
     #: keeps their moving average and sampling, scoring and grids use it (see :meth:`sampling_weights`).
     sample_networks: ClassVar[tuple[str, ...]] = ()
+    #: True for an image-to-image model: it maps images of one domain to another (:meth:`translate`) instead of
+    #: sampling from noise. Its data has two classes, domain A (class 0) and domain B (class 1); see
+    #: :class:`ganzoo.translation.TranslationModel`.
+    translates: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        """A subclass's own :meth:`sample` gets ganzoo's checks of ``n`` and ``labels`` in front of it."""
+        """A subclass's own :meth:`sample` and :meth:`translate` get ganzoo's checks of their inputs in front."""
         super().__init_subclass__(**kwargs)
         own = cls.sample  # its own, or a mixin's that precedes this class
         if isinstance(own, FunctionType) and own is not GenerativeModel.sample and not hasattr(own, "_ganzoo_checked"):
             cls.sample = _checked_sample(own)
+        own = cls.translate
+        if (isinstance(own, FunctionType) and own is not GenerativeModel.translate
+                and not hasattr(own, "_ganzoo_checked")):
+            cls.translate = _checked_translate(own)
 
     def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
                  num_classes: int = 10) -> None:
@@ -158,6 +167,11 @@ class GenerativeModel(nn.Module):
     def decode_latents(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [-1, 1] for latent codes ``z`` ``(n, latent_dim)`` in eval mode without gradients (optional:
         ``ganzoo sample --latent-grid`` and ``--interpolate`` need it, and ``latent_dim`` among the hyperparameters)."""
+        raise NotImplementedError
+
+    def translate(self, images: torch.Tensor, source_domain: int) -> torch.Tensor:
+        """Translation models (:attr:`translates`): images in [-1, 1] ``(N, *image_shape)`` of domain
+        ``source_domain`` (0: A, 1: B) → the same images in the other domain, in eval mode without gradients."""
         raise NotImplementedError
 
     # -- helpers shared by every model -------------------------------------------------------------
@@ -312,6 +326,42 @@ def _checked_sample(sample: Callable[..., torch.Tensor]) -> Callable[..., torch.
 
     checked._ganzoo_checked = True  # type: ignore[attr-defined]
     return checked
+
+
+def _checked_translate(translate: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``translate`` behind the checks of its inputs: a model that translates, a floating tensor of the model's image
+    shape with finite pixels, a source domain 0 (A) or 1 (B); an empty batch returns empty without the plugin."""
+
+    @functools.wraps(translate)
+    def checked(self: GenerativeModel, images: Any, source_domain: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+        check_translation_input(self, images, source_domain)
+        if images.shape[0] == 0:
+            return torch.empty(0, *self.image_shape, device=self.device)
+        return translate(self, images, int(source_domain), *args, **kwargs)
+
+    checked._ganzoo_checked = True  # type: ignore[attr-defined]
+    return checked
+
+
+def check_translation_input(model: GenerativeModel, images: Any, source_domain: Any) -> None:
+    """Raise a ConfigError unless ``model`` translates and ``images`` ``(N, *image_shape)`` (floating, finite) and
+    ``source_domain`` (0 or 1) are what :meth:`GenerativeModel.translate` takes."""
+    if not model.translates:
+        raise ConfigError(f"model {model.name!r} is not a translation model: it samples from noise; use sample(n), "
+                          "or a model that translates (ganzoo list: cyclegan)")
+    if not _is_int(source_domain) or int(source_domain) not in (0, 1):
+        raise ConfigError(f"translate(images, source_domain={source_domain!r}): the source domain must be 0 (A) or "
+                          "1 (B)")
+    shape = tuple(model.image_shape)
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        got = f"a {images.dtype} tensor".replace("torch.", "") if isinstance(images, torch.Tensor) \
+            else f"a {type(images).__name__}"
+        raise ConfigError(f"translate(images, ...): images must be a floating tensor in [-1, 1], got {got}")
+    if images.dim() != 4 or tuple(images.shape[1:]) != shape:
+        raise ConfigError(f"translate(images, ...): the model translates {'×'.join(map(str, shape))} images "
+                          f"(N, C, H, W), got shape {tuple(images.shape)}; resize them to the size it was trained on")
+    if not bool(torch.isfinite(images).all()):
+        raise ConfigError("translate(images, ...): the images hold NaN or infinite pixels")
 
 
 def _check_sample_labels(model: GenerativeModel, n: int, labels: Any) -> None:

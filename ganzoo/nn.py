@@ -22,7 +22,7 @@ from torch.nn.utils import parametrize
 from ganzoo.errors import ConfigError, PluginError
 
 __all__ = [
-    "NORMS", "ConvDecoder", "ConvEncoder", "LabelEmbedding", "activation", "apply_spectral_norm", "concat_one_hot",
+    "NORMS", "ConvDecoder", "ConvEncoder", "ImagePool", "LabelEmbedding", "activation", "apply_spectral_norm", "concat_one_hot",
     "conv_plan", "init_dcgan_weights", "mlp", "norm_layer", "one_hot_maps", "resolve_norm",
 ]
 
@@ -250,3 +250,38 @@ def apply_spectral_norm(network: nn.Module) -> nn.Module:
         if isinstance(module, _WEIGHTED) and not _spectrally_normalised(module):
             nn.utils.parametrizations.spectral_norm(module)
     return network
+
+
+class ImagePool(nn.Module):
+    """A history of generated images that a discriminator trains on (Shrivastava et al. 2017; CycleGAN's pool).
+
+    :meth:`query` returns a batch of the same size: while the pool fills, the new images themselves (each kept);
+    then each image, with probability one half, is swapped for a random stored one (the stored slot takes the new
+    image). The pool is buffers, so it is saved and resumed with the model; its randomness comes from torch's global
+    generator (which the harness saves). Keep pools in a ``nn.ModuleDict`` named ``image_pools`` (one of
+    :data:`ganzoo.model.BOOKKEEPING`), so they are not counted or wrapped as networks.
+    """
+
+    def __init__(self, size: int, image_shape: tuple[int, int, int]) -> None:
+        """A pool of up to ``size`` images of ``image_shape`` (0: no pool, :meth:`query` returns its input)."""
+        super().__init__()
+        self.size = int(size)
+        self.register_buffer("images", torch.zeros(self.size, *image_shape))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        """A batch for the discriminator from the new (detached) ``images``, the pool updated."""
+        images = images.detach()
+        if self.size == 0 or images.shape[0] == 0:
+            return images
+        out = images.clone()
+        for i in range(images.shape[0]):
+            filled = int(self.count)
+            if filled < self.size:
+                self.images[filled] = images[i].to(self.images.dtype)
+                self.count += 1
+            elif bool(torch.rand(()) < 0.5):
+                j = int(torch.randint(self.size, ()))
+                out[i] = self.images[j].to(out.dtype)
+                self.images[j] = images[i].to(self.images.dtype)
+        return out

@@ -9,14 +9,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganzoo.data import to_uint8
-from ganzoo.errors import ConfigError
+from ganzoo.data import ImageData, to_uint8, to_unit_range
+from ganzoo.errors import ConfigError, DataError
 from ganzoo.files import atomic_write
-from ganzoo.guard import checked_sample
+from ganzoo.guard import checked_sample, checked_translate
 
 __all__ = [
-    "check_label", "grid_images", "grid_size", "label_sweep", "sample_images", "save_grid", "write_npz", "write_png",
+    "TRANSLATION_ROWS", "check_label", "domain_sources", "grid_images", "grid_size", "label_sweep", "sample_images",
+    "save_grid", "translate_images", "translation_rows", "write_npz", "write_png",
 ]
+
+#: The rows of a translation model's grid, top to bottom.
+TRANSLATION_ROWS = ("A", "A→B", "A→B→A", "B", "B→A", "B→A→B")
 
 
 def _generator(model: Any, seed: int) -> torch.Generator:
@@ -69,10 +73,50 @@ def label_sweep(model: Any, columns: int, seed: int = 0) -> tuple[torch.Tensor, 
     return torch.cat(rows), torch.cat(labels)
 
 
-def grid_images(model: Any, *, n: int = 64, label: int | None = None, seed: int = 0
+def domain_sources(data: ImageData, domain: int, count: int, seed: int = 0) -> torch.Tensor:
+    """``count`` images of ``domain`` (class 0: A, 1: B) of ``data`` as [-1, 1] floats, a seeded random choice
+    (fewer when the domain has fewer)."""
+    index = torch.nonzero(data.labels == domain).reshape(-1)
+    if len(index) == 0:
+        raise DataError(f"data set {data.name!r} has no images of domain {'AB'[domain]} (class {domain}); a "
+                        "translation model needs images of both domains")
+    pick = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(int(seed)))[:count]]
+    return to_unit_range(data.images[pick.sort().values])
+
+
+def translate_images(model: Any, images: torch.Tensor, source_domain: int, batch_size: int = 500) -> torch.Tensor:
+    """``images`` ([-1, 1], any device) translated from ``source_domain`` by ``model``, in batches, on the CPU."""
+    out = [checked_translate(model, images[i:i + batch_size].to(model.device), source_domain).float().cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out) if out else torch.empty(0, *model.image_shape)
+
+
+def translation_rows(model: Any, data: ImageData, columns: int, seed: int = 0) -> torch.Tensor:
+    """A translation model's grid, :data:`TRANSLATION_ROWS` top to bottom, ``columns`` images each: real A images,
+    them translated to B, and back to A; then the same from B (sources: a seeded choice from ``data``)."""
+    rows = []
+    with _frozen_rng(model):
+        for source in (0, 1):
+            real = domain_sources(data, source, columns, seed)
+            there = translate_images(model, real, source)
+            back = translate_images(model, there, 1 - source)
+            rows += [real, there, back]
+    width = min(len(r) for r in rows)
+    return torch.cat([r[:width] for r in rows])
+
+
+def grid_images(model: Any, *, n: int = 64, label: int | None = None, seed: int = 0, data: ImageData | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None, int]:
     """The images of a sample grid and its row length: a label sweep for conditional models without ``label``
-    (``n // classes`` columns, at least one), else ``n`` images in a square-ish grid."""
+    (``n // classes`` columns, at least one), for translation models :func:`translation_rows` of ``data``
+    (``n // 6`` columns), else ``n`` images in a square-ish grid."""
+    if getattr(model, "translates", False):
+        if data is None:
+            raise ConfigError(f"model {model.name!r} translates images: its grid needs source images of both "
+                              "domains (the data it was trained on)")
+        check_label(model, label)
+        images = translation_rows(model, data, max(1, n // len(TRANSLATION_ROWS)), seed)
+        return images, None, len(images) // len(TRANSLATION_ROWS)
     if model.conditional and label is None:
         columns = max(1, n // model.num_classes)
         images, labels = label_sweep(model, columns, seed)
@@ -97,9 +141,11 @@ def write_npz(images: torch.Tensor, labels: torch.Tensor | None, path: str | os.
     return atomic_write(path, lambda f: np.savez(f, images=pixels, labels=lab))
 
 
-def save_grid(model: Any, path: str | os.PathLike, *, n: int = 64, label: int | None = None, seed: int = 0) -> Path:
-    """Write a PNG sample grid of ``model`` to ``path`` (for conditional models the label sweep; see grid_images)."""
-    images, _, nrow = grid_images(model, n=n, label=label, seed=seed)
+def save_grid(model: Any, path: str | os.PathLike, *, n: int = 64, label: int | None = None, seed: int = 0,
+              data: ImageData | None = None) -> Path:
+    """Write a PNG sample grid of ``model`` to ``path`` (for conditional models the label sweep, for translation
+    models the rows of :func:`translation_rows` from ``data``; see grid_images)."""
+    images, _, nrow = grid_images(model, n=n, label=label, seed=seed, data=data)
     return write_png(images, path, nrow)
 
 

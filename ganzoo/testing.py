@@ -8,7 +8,8 @@
 :func:`check_model` builds the model on the CPU and checks the contract the training harness relies on: the class
 attributes, ``sample`` (shape, value range, no gradient history), ``train_step`` (a dict of finite, detached
 scalars; every trained network changes), a save/restore round trip through ``torch.load(weights_only=True)``,
-determinism under a seed, and, for conditional models, that the labels change the samples. A failure raises
+determinism under a seed, and, for conditional models, that the labels change the samples. For a translation model
+(``translates``), ``translate`` takes ``sample``'s place: random source images of each domain, mapped. A failure raises
 :class:`ConformanceError` (an ``AssertionError``, so pytest reports it) naming the model, the image shape, the
 check and the fix.
 
@@ -69,7 +70,7 @@ def tiny_batch(image_shape: Sequence[int], n: int = 4, num_classes: int = 10, se
 
 
 def check_model(model: str | type[GenerativeModel], image_shapes: Iterable[Sequence[int]] = ((1, 28, 28),), *,
-                hparams: Mapping[str, Any] | None = None, num_classes: int = 10, batch_size: int = 4,
+                hparams: Mapping[str, Any] | None = None, num_classes: int | None = None, batch_size: int = 4,
                 train_steps: int = 2, seed: int = 0, skip: Iterable[str] = (),
                 untrained: Iterable[str] = ()) -> Report:
     """Check that a model (registered name or class) meets the ganzoo model contract; raise ConformanceError if not.
@@ -78,7 +79,8 @@ def check_model(model: str | type[GenerativeModel], image_shapes: Iterable[Seque
     :param image_shapes: the (C, H, W) shapes to build the model for; keep them small.
     :param hparams: hyperparameter overrides on top of the class's ``defaults`` (make the model tiny); validated
         like zoo.yaml (:class:`ganzoo.ConfigError` for an unknown key or a bad value).
-    :param num_classes: classes of the fake data (conditional models).
+    :param num_classes: classes of the fake data (conditional models); None: 2 for a translation model (its two
+        domains, the batch alternating between them), else 10.
     :param batch_size: images per training batch and per sample call.
     :param train_steps: ``train_step`` calls (steps 0, 1, ...) before checking that the weights changed.
     :param seed: the seed of the data, the weights and the samples.
@@ -86,6 +88,8 @@ def check_model(model: str | type[GenerativeModel], image_shapes: Iterable[Seque
     :param untrained: networks (attribute names) that ``train_step`` is not meant to change.
     """
     cls = _resolve(model)
+    if num_classes is None:
+        num_classes = 2 if cls.translates else 10
     label = getattr(cls, "name", "") or cls.__name__
     skip = set(skip)
     unknown = sorted(skip - set(CHECKS))
@@ -155,6 +159,10 @@ class _Run:
         self.num_classes, self.n, self.train_steps, self.seed = num_classes, batch_size, max(1, train_steps), seed
         self.untrained = untrained
         self.batch = tiny_batch(shape, batch_size, num_classes, seed)
+        if cls.translates:  # both domains in every batch, as a real two-class data set gives
+            self.batch = Batch(self.batch.images, torch.arange(batch_size) % 2)
+        #: What makes images: ``sample()``, or for a translation model ``translate()`` of random source images.
+        self.call = "translate(images, source_domain)" if cls.translates else "sample()"
         self.losses: dict[str, float] = {}
         self.model = self.build(seed)
 
@@ -178,11 +186,14 @@ class _Run:
                ) -> torch.Tensor:
         gen = torch.Generator().manual_seed(seed)
         try:
+            if model.translates:  # a translation model maps seeded random images of domain A (source_domain 0)
+                return model.translate(tiny_batch(self.shape, n, 2, seed).images, 0 if labels is None else labels)
             return model.sample(n, labels, generator=gen)
         except Exception as exc:
+            call = f"translate(images, {0 if labels is None else labels})" if model.translates else \
+                f"sample({n}, labels={labels!r}, generator=...)"
             raise ConformanceError(self.label, self.shape, check,
-                                   f"sample({n}, labels={labels!r}, generator=...) raised "
-                                   f"{type(exc).__name__}: {exc}") from exc
+                                   f"{call} raised {type(exc).__name__}: {exc}") from exc
 
     def step(self, model: GenerativeModel, step: int) -> dict[str, float]:
         check = "train_step"  # whichever check runs it, a bad step is a train_step failure
@@ -239,24 +250,26 @@ class _Run:
         out = self.sample(m, self.n, self.seed)
         want = (self.n, *self.shape)
         if not isinstance(out, torch.Tensor):
-            self.fail(check, f"sample() returned {type(out).__name__}; return a tensor of shape {want}")
+            self.fail(check, f"{self.call} returned {type(out).__name__}; return a tensor of shape {want}")
         if tuple(out.shape) != want:
-            self.fail(check, f"sample({self.n}) returned shape {tuple(out.shape)}; expected {want}. "
+            self.fail(check, f"{self.call} of {self.n} returned shape {tuple(out.shape)}; expected {want}. "
                              "Derive sizes from self.image_shape")
         if not out.is_floating_point():
-            self.fail(check, f"sample() returned dtype {out.dtype}; return floating-point images in [-1, 1]")
+            self.fail(check, f"{self.call} returned dtype {out.dtype}; return floating-point images in [-1, 1]")
         if out.requires_grad:
-            self.fail(check, "sample() returned a tensor with gradient history; generate under torch.no_grad()")
+            self.fail(check, f"{self.call} returned a tensor with gradient history; generate under torch.no_grad()")
         if not torch.isfinite(out).all():
-            self.fail(check, "sample() returned NaN or infinite values")
+            self.fail(check, f"{self.call} returned NaN or infinite values")
         low, high = float(out.min()), float(out.max())
         if low < -1 - RANGE_TOLERANCE or high > 1 + RANGE_TOLERANCE:
-            self.fail(check, f"sample() values lie in [{low:.4g}, {high:.4g}]; images must be in [-1, 1] "
+            self.fail(check, f"{self.call} values lie in [{low:.4g}, {high:.4g}]; images must be in [-1, 1] "
                              "(end the generator with tanh)")
         if self.n > 1 and bool((out == out[:1]).all()):
-            self.fail(check, f"the {self.n} samples are identical; each sample must come from its own noise")
+            self.fail(check, f"the {self.n} images are identical; each must come from its own noise (or input)")
+        if m.translates and tuple(self.sample(m, self.n, self.seed, labels=1).shape) != want:
+            self.fail(check, "translate(images, 1) (domain B to A) does not return images of the input's shape")
         if not m.training:
-            self.fail(check, "sample() left the model in eval mode; restore the mode it found (self.train(was))")
+            self.fail(check, f"{self.call} left the model in eval mode; restore the mode it found (self.train(was))")
 
     def check_determinism(self) -> None:
         """Same seed → same weights and samples; another sample seed → other samples; seeded steps repeat."""

@@ -1,4 +1,4 @@
-"""The shared adversarial losses: non-saturating BCE (with label smoothing and noise), WGAN-GP and hinge."""
+"""The shared adversarial losses: non-saturating BCE (with label smoothing and noise), WGAN-GP, hinge and LSGAN."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -69,9 +69,24 @@ class HingeLoss(AdversarialLoss):
         return -fake_logits.mean()
 
 
+class LSGANLoss(AdversarialLoss):
+    """Least squares (Mao et al. 2017, CycleGAN's loss): D regresses real to 1 and fake to 0; G pushes fakes to 1."""
+
+    name = "lsgan"
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """½·mean((D(x) − 1)²) + ½·mean(D(G(z))²) (the ½ as in CycleGAN, which halves D's objective)."""
+        return 0.5 * ((real_logits - 1.0).pow(2).mean() + fake_logits.pow(2).mean())
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        """mean((D(G(z)) − 1)²)."""
+        return (fake_logits - 1.0).pow(2).mean()
+
+
 @hookimpl
 def register_losses(register: Callable[..., Any]) -> None:
-    """Register the shared losses: bce, wgan-gp and hinge."""
+    """Register the shared losses: bce, wgan-gp, hinge and lsgan."""
     register(BCELoss)
     register(WGANGPLoss)
     register(HingeLoss)
+    register(LSGANLoss)

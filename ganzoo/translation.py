@@ -1,0 +1,71 @@
+"""Image-to-image models: the base class of a model that maps images between two domains instead of sampling.
+
+A translation model trains on a labelled data set of two classes: class 0 is domain A, class 1 domain B (an
+``imagefolder`` with ``trainA/`` and ``trainB/``, ``mnist-ab``, a CelebA attribute, or any two classes picked with
+``--data-option classes=[3,8]``). The harness trains it like any model; what differs is how it is used and scored:
+grids show rows A, A→B, A→B→A, B, B→A, B→A→B (:func:`ganzoo.sampling.translation_rows`), ``ganzoo translate`` maps
+a folder or ``.npz`` of images, and ``ganzoo eval``/``bench`` score A→B against real B images (FID, KID, IS,
+precision/recall) and how often the evaluator gives a translated image the class it gives its source.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar, Mapping
+
+import torch
+
+from ganzoo.errors import ConfigError
+from ganzoo.model import Batch, GenerativeModel
+
+__all__ = ["DOMAINS", "TranslationModel", "domain_index"]
+
+#: The two domains' names: ``A`` is class 0 of the data, ``B`` class 1.
+DOMAINS = ("A", "B")
+
+
+class TranslationModel(GenerativeModel):
+    """Base class of a model mapping images of domain A (class 0 of its data) to domain B (class 1) and back.
+
+    A subclass builds its networks and ``self.optimizers`` in ``__init__`` after calling this one, implements
+    :meth:`train_step` (each batch mixes both domains: :meth:`split_domains`) and :meth:`translate`, and lists its
+    translating networks in ``sample_networks`` (their moving average, when switched on, translates). It does not
+    sample from noise: :meth:`sample` raises a ConfigError saying to translate instead.
+    """
+
+    translates: ClassVar[bool] = True
+
+    def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
+                 num_classes: int = 2) -> None:
+        """As :class:`ganzoo.GenerativeModel`; a ConfigError unless the data has exactly two classes (the domains)."""
+        super().__init__(hparams, image_shape, num_classes)
+        if self.num_classes != 2:
+            raise ConfigError(
+                f"model {self.name!r} translates between two domains, classes 0 (A) and 1 (B) of its data, but the "
+                f"data has {self.num_classes} class{'es' if self.num_classes != 1 else ''}; give a data set of two "
+                "classes (--dataset mnist-ab, or an imagefolder with trainA/ and trainB/) or pick two with "
+                "--data-option classes=[3,8]")
+
+    @staticmethod
+    def split_domains(batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's images of domain A (label 0) and of domain B (label 1); either may be empty."""
+        return batch.images[batch.labels == 0], batch.images[batch.labels == 1]
+
+    def sample(self, n: int, labels: torch.Tensor | None = None, *,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Not available: a translation model maps images (:meth:`translate`); it has no noise to sample from."""
+        raise ConfigError(f"model {self.name!r} translates images between two domains and does not sample from "
+                          "noise; use model.translate(images, source_domain) or 'ganzoo translate RUN --input DIR "
+                          "--to B --out DIR'")
+
+
+def domain_index(name: Any, class_names: list[str] | None = None) -> int:
+    """The domain ``name`` means: ``A``/``B`` (any case), 0/1, or the data set's name of class 0/1; else a ConfigError."""
+    text = str(name).strip()
+    if text.upper() in DOMAINS:
+        return DOMAINS.index(text.upper())
+    if text in ("0", "1"):
+        return int(text)
+    names = list(class_names or [])[:2]
+    if text in names:
+        return names.index(text)
+    known = ", ".join(["A", "B", *(f"{n!r}" for n in names)])
+    raise ConfigError(f"domain {text!r} does not exist; a translation model has two: {known}")
