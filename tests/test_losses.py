@@ -65,7 +65,7 @@ def logits(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_the_built_in_losses_are_registered_by_the_built_in_plugin():
-    assert list_losses() == ["bce", "hinge", "wgan-gp"]
+    assert list_losses() == ["bce", "hinge", "least-squares", "wgan-gp"]
     assert all(loss_class(n).__module__ == "ganzoo_builtin.losses" for n in list_losses())
     assert registry.host().plugins["losses"].hooks == ["register_losses"]
 
@@ -131,11 +131,12 @@ def test_ganzoo_plugins_lists_the_losses_hook(plugin, capsys):
 
 
 def test_an_unknown_loss_suggests_the_closest_name():
-    with pytest.raises(ConfigError, match=r"'hnge' is not allowed; it must be one of 'bce', 'hinge', 'wgan-gp'. "
+    with pytest.raises(ConfigError, match=r"'hnge' is not allowed; it must be one of 'bce', 'hinge', "
+                                          r"'least-squares', 'wgan-gp'. "
                                           r"Did you mean 'hinge'\?"):
         ganzoo.create_model("dcgan", loss="hnge")
     with pytest.raises(UnknownNameError, match=r"Unknown loss 'hnge'. Did you mean 'hinge'\? Registered losses: "
-                                               r"bce, hinge, wgan-gp."):
+                                               r"bce, hinge, least-squares, wgan-gp."):
         ganzoo.model_class("dcgan")({"loss": "hnge", **TINY_DCGAN})
 
 
@@ -154,7 +155,7 @@ class Nameless(Softplus):
 
 def test_bad_loss_registrations_are_reported_and_skipped(plugin):
     info = plugin(NotALoss, Nameless, loss_class("bce"))
-    assert list_losses() == ["bce", "hinge", "wgan-gp"]  # the registry is filled when first asked
+    assert list_losses() == ["bce", "hinge", "least-squares", "wgan-gp"]  # the registry is filled when first asked
     assert "register() expects a ganzoo.losses.AdversarialLoss subclass" in info.errors[0]
     assert "Nameless has no 'name'" in info.errors[1]
     assert "loss 'bce' is already registered by plugin 'losses'" in info.errors[2]

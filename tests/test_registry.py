@@ -14,7 +14,7 @@ from ganzoo.cli import main
 from ganzoo.errors import PluginError, UnknownNameError
 from ganzoo.testing import make_distribution
 
-BUILTIN_MODELS = {"gan", "cgan", "acgan", "dcgan", "vae", "stylegan"}
+BUILTIN_MODELS = {"gan", "cgan", "acgan", "dcgan", "vae", "stylegan", "cyclegan"}
 
 # A small third-party model module; {name} is the model's registry name.
 TOY = '''

@@ -131,7 +131,7 @@ class CycleGAN(TranslationModel):
         "downsamplings": 2,
         "d_channels": 16,
         "d_layers": 2,
-        "loss": "lsgan",
+        "loss": "least-squares",
         "cycle_weight": 10.0,
         "identity_weight": 5.0,
         "pool_size": 50,

@@ -1,4 +1,4 @@
-"""The shared adversarial losses: non-saturating BCE (with label smoothing and noise), WGAN-GP, hinge and LSGAN."""
+"""The shared adversarial losses: non-saturating BCE (with label smoothing and noise), WGAN-GP, hinge and least squares."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -70,9 +70,10 @@ class HingeLoss(AdversarialLoss):
 
 
 class LSGANLoss(AdversarialLoss):
-    """Least squares (Mao et al. 2017, CycleGAN's loss): D regresses real to 1 and fake to 0; G pushes fakes to 1."""
+    """Least squares, LSGAN's 0-1-1 codes (Mao et al. 2017; CycleGAN's loss): D regresses real to 1 and fake to 0, G
+    pushes fakes to 1. (The example plugin ganzoo-lsgan registers ``lsgan`` with settable codes.)"""
 
-    name = "lsgan"
+    name = "least-squares"
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """½·mean((D(x) − 1)²) + ½·mean(D(G(z))²) (the ½ as in CycleGAN, which halves D's objective)."""
@@ -85,7 +86,7 @@ class LSGANLoss(AdversarialLoss):
 
 @hookimpl
 def register_losses(register: Callable[..., Any]) -> None:
-    """Register the shared losses: bce, wgan-gp, hinge and lsgan."""
+    """Register the shared losses: bce, wgan-gp, hinge and least-squares."""
     register(BCELoss)
     register(WGANGPLoss)
     register(HingeLoss)
