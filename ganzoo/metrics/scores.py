@@ -366,9 +366,9 @@ def _checked_data(dataset: Any, image_shape: tuple[int, ...] | None, num_classes
     if domain is not None and data.num_classes != len(DOMAINS):
         raise MetricsError(
             f"a translation model is scored on its A→B translations of classes 0 (A) and 1 (B) of the data, but data "
-            f"set {what} has {data.num_classes} class{'es' if data.num_classes != 1 else ''}; score it against the "
-            "two-domain data it was trained on (--data-option classes=[3,8], --dataset mnist-ab, or an imagefolder "
-            "with trainA/ and trainB/)")
+            f"set {what} has {data.num_classes} class{'es' if data.num_classes != 1 else ''}; use data of exactly two "
+            "classes, the domains it was trained on (--data-option classes=[3,8], --dataset mnist-ab, or an "
+            "imagefolder with trainA/ and trainB/)")
     if num_classes is not None and int(num_classes) != data.num_classes:
         raise MetricsError(f"the model has {num_classes} classes but data set {what} has {data.num_classes}; score "
                            "it against the data it was trained on (--dataset, --data-option, --data-root)")
