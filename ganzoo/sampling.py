@@ -15,7 +15,7 @@ from ganzoo.files import atomic_write
 from ganzoo.guard import checked_sample, checked_translate
 
 __all__ = [
-    "TRANSLATION_ROWS", "check_label", "domain_sources", "grid_images", "grid_size", "label_sweep", "sample_images",
+    "TRANSLATION_ROWS", "check_label", "domain_picks", "domain_sources", "grid_images", "grid_size", "label_sweep", "sample_images",
     "save_grid", "translate_images", "translation_rows", "write_npz", "write_png",
 ]
 
@@ -73,15 +73,20 @@ def label_sweep(model: Any, columns: int, seed: int = 0) -> tuple[torch.Tensor, 
     return torch.cat(rows), torch.cat(labels)
 
 
-def domain_sources(data: ImageData, domain: int, count: int, seed: int = 0) -> torch.Tensor:
-    """``count`` images of ``domain`` (class 0: A, 1: B) of ``data`` as [-1, 1] floats, a seeded random choice
-    (fewer when the domain has fewer)."""
+def domain_picks(data: ImageData, domain: int, count: int, seed: int = 0) -> torch.Tensor:
+    """The indices (ascending) into ``data`` of ``count`` images of ``domain`` (class 0: A, 1: B), a seeded random
+    choice (all of them when the domain has ``count`` or fewer)."""
     index = torch.nonzero(data.labels == domain).reshape(-1)
     if len(index) == 0:
         raise DataError(f"data set {data.name!r} has no images of domain {'AB'[domain]} (class {domain}); a "
                         "translation model needs images of both domains")
-    pick = index[torch.randperm(len(index), generator=torch.Generator().manual_seed(int(seed)))[:count]]
-    return to_unit_range(data.images[pick.sort().values])
+    return index[torch.randperm(len(index), generator=torch.Generator().manual_seed(int(seed)))[:count]].sort().values
+
+
+def domain_sources(data: ImageData, domain: int, count: int, seed: int = 0) -> torch.Tensor:
+    """``count`` images of ``domain`` (class 0: A, 1: B) of ``data`` as [-1, 1] floats, a seeded random choice
+    (fewer when the domain has fewer; :func:`domain_picks`)."""
+    return to_unit_range(data.images[domain_picks(data, domain, count, seed)])
 
 
 def translate_images(model: Any, images: torch.Tensor, source_domain: int, batch_size: int = 500) -> torch.Tensor:

@@ -11,12 +11,13 @@ from rich.table import Table
 from ganzoo.bench import html
 from ganzoo.bench.results import target_key, write_json
 from ganzoo.checkpoint import load_model
+from ganzoo.data import DataSpec
 from ganzoo.files import atomic_write
 from ganzoo.pictures import progress_animation
 from ganzoo.sampling import save_grid
 
 __all__ = [
-    "COLUMNS", "ONE_POINT", "Cell", "best_per_column", "columns", "curve_points", "key_shown", "leaderboard",
+    "COLUMNS", "ONE_POINT", "PROTOCOL_COLUMNS", "Cell", "best_per_column", "columns", "curve_points", "key_shown", "leaderboard",
     "load_results", "machine_line", "markdown", "plot_fid_curves", "protocol_line", "table", "webpage", "write_all",
 ]
 
@@ -27,6 +28,7 @@ COLUMNS = [
     ("wall_seconds", "train s", "{:.0f}", 0),
     ("parameters", "params", "{:,.0f}", 0),
     ("fid", "FID", "{:.2f}", -1),
+    ("fid_untranslated", "FID untranslated", "{:.2f}", 0),  # a translation model's baseline: its sources untranslated
     ("inception_score", "IS", "{:.2f}", +1),
     ("kid", "KID", "{:.4f}", -1),
     ("precision", "precision", "{:.3f}", +1),
@@ -34,10 +36,16 @@ COLUMNS = [
     ("density", "density", "{:.3f}", 0),  # 1 for samples as dense as the real data; above 1 is not better
     ("coverage", "coverage", "{:.3f}", +1),
     ("class_accuracy", "class acc", "{:.1%}", +1),
+    ("class_kept", "class kept", "{:.1%}", +1),
     ("intra_fid", "intra-FID", "{:.2f}", -1),
     ("min_class_share", "rarest class", "{:.1%}", +1),
 ]
 
+
+#: Columns whose numbers depend on the scoring protocol: a translation model's (A→B against real B) and a sampling
+#: model's (samples against the whole data) are not ranked against each other (nor are their times to a FID).
+PROTOCOL_COLUMNS = frozenset({"fid", "inception_score", "kid", "precision", "recall", "density", "coverage",
+                              "min_class_share"})
 
 #: A time-to-quality cell of a model whose FID curve has one point: the end of training tells not when a target
 #: was reached, nor that it never was in between.
@@ -93,10 +101,14 @@ def _value(row: dict[str, Any], key: str) -> float | None:
 
 def best_per_column(models: list[dict[str, Any]], cols: list[tuple[str, str, str, int]] = COLUMNS
                     ) -> dict[str, str]:
-    """The model with the best value of each scored column (none where two or more share the best value)."""
+    """The model with the best value of each scored column (none where two or more share the best value, nor in a
+    column of :data:`PROTOCOL_COLUMNS` or a time to FID when translation and sampling models both have a value)."""
     best: dict[str, str] = {}
     for key, _, _, direction in cols:
         values = [(v, m["model"]) for m in models if direction and (v := _value(m, key)) is not None]
+        kinds = {bool(m.get("translates")) for m in models if _value(m, key) is not None}
+        if len(kinds) > 1 and (key in PROTOCOL_COLUMNS or key.startswith(_TARGET_PREFIX)):
+            continue
         top = (max if direction > 0 else min)((v for v, _ in values), default=None)
         winners = [name for v, name in values if v == top]
         if len(values) > 1 and len(winners) == 1:
@@ -156,6 +168,12 @@ def protocol_line(results: dict[str, Any]) -> str:
     averaged = [m["model"] for m in results.get("models", []) if m.get("generator", "").startswith("moving")]
     if averaged:
         line += f"; samples of {', '.join(averaged)} from the generator's moving average"
+    translating = [m["model"] for m in results.get("models", []) if m.get("translates")]
+    if translating:
+        line += (f"; {', '.join(translating)} translate{'s' if len(translating) == 1 else ''} images: FID, IS, KID "
+                 f"and precision/recall/density/coverage of A→B translations against real B ({p.get('translation')}); "
+                 "FID untranslated: the source A images themselves against real B (the baseline to beat); class kept: "
+                 "share of translations the evaluator gives its source's class")
     if p.get("prdc_k") is not None:
         line += f"; precision/recall/density/coverage: k = {p['prdc_k']} nearest neighbours, {p.get('prdc_split')}"
     if results.get("fid_targets"):
@@ -246,9 +264,11 @@ def write_all(results: dict[str, Any], runs: list[dict[str, Any]], out: Path) ->
     progress: dict[str, str] = {}
     for m in results["models"]:
         run = next(r for r in runs if r["model"] == m["model"])
-        net, _ = load_model(run["checkpoint"], device="cpu")
+        net, meta = load_model(run["checkpoint"], device="cpu")
         pic = f"samples-{m['model']}.png"
-        save_grid(net, out / pic, seed=0)
+        # a translation model's grid translates images of the data it was trained on (rows A, A→B, …, B→A→B)
+        data = DataSpec.from_record(meta.get("config") or {}).load() if getattr(net, "translates", False) else None
+        save_grid(net, out / pic, seed=0, data=data)
         pictures[m["model"]] = pic
         m["samples"] = pic
         if progress_animation(run["run_dir"], out / f"progress-{m['model']}.gif"):  # its first seed's grids

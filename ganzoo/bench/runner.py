@@ -19,7 +19,7 @@ from ganzoo.data import DataSpec
 from ganzoo.environment import describe, resolve_device
 from ganzoo.errors import ConfigError
 from ganzoo.files import os_reason
-from ganzoo.metrics import dataset_evaluator, evaluate, prepare_scoring
+from ganzoo.metrics import MetricsError, dataset_evaluator, evaluate, prepare_scoring
 from ganzoo.metrics.download import ensure_weights
 from ganzoo.metrics.manifold import PRDC_KEYS
 from ganzoo.progress import make_progress
@@ -27,13 +27,15 @@ from ganzoo.registry import host
 from ganzoo.runlog import RunLog
 
 __all__ = [
-    "CURVE_FILE", "RUN_FILE", "SCORES", "STATE_FILE", "BenchOptions", "Plan", "aggregate", "resolve_plan",
-    "run_bench", "steps_to_fid", "target_key",
+    "CURVE_FILE", "RUN_FILE", "SCORES", "STATE_FILE", "TRANSLATION_PROTOCOL", "BenchOptions", "Plan", "aggregate",
+    "check_scoring", "resolve_plan", "run_bench", "steps_to_fid", "target_key",
 ]
 
 #: Scores aggregated over seeds (mean ± std), in the order the leaderboard shows them.
 SCORES = ("fid", "inception_score", "kid", "precision", "recall", "density", "coverage", "class_accuracy", "intra_fid",
-          "min_class_share")
+          "min_class_share", "class_kept", "fid_untranslated")
+#: The protocol entries of a translation model's scores (A→B against real B) that results.json's protocol keeps.
+TRANSLATION_PROTOCOL = ("translation", "sources", "class_kept", "fid_untranslated", "direction")
 STATE_FILE = "bench-state.json"
 #: In each run folder: the key of the settings it was started with, and its FID curve so far.
 RUN_FILE = "bench-run.json"
@@ -175,8 +177,7 @@ def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
     RunLog(zoo.section("train")["loggers"], active=False)  # an unknown logger, a missing package: before training
     if opts.download:
         ensure_weights(plan.evaluator or dataset_evaluator(plan.dataset, zoo), plan.scoring()["evaluator_options"])
-    # Everything scoring needs is checked before any training: the data, the evaluator, its reading of the images.
-    prepare_scoring(plan.data_spec(), zoo=zoo, device=device, **plan.scoring())
+    check_scoring(plan, zoo, device)
     out = Path(opts.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -207,6 +208,20 @@ def run_bench(opts: BenchOptions, console: Any = None) -> dict[str, Any]:
     report.write_all(results, runs, out)
     write_json(out / STATE_FILE, {"key": bench_key, "complete": True})
     return results
+
+
+def check_scoring(plan: Plan, zoo: Zoo, device: Any) -> None:
+    """Everything scoring needs, checked before any training: the data, the evaluator, its reading of the images, and
+    for translation models that the data holds their two domains (scored A→B against real B)."""
+    translating = [m for m in plan.models if getattr(host().get("models", m).obj, "translates", False)]
+    if len(translating) < len(plan.models):
+        prepare_scoring(plan.data_spec(), zoo=zoo, device=device, **plan.scoring())
+    if translating:
+        try:
+            prepare_scoring(plan.data_spec(), zoo=zoo, device=device, domain=1, **plan.scoring())
+        except MetricsError as exc:
+            raise MetricsError(f"{', '.join(translating)} translate{'s' if len(translating) == 1 else ''} images: "
+                               f"{exc}") from None
 
 
 def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOptions, zoo: Zoo, device: Any,
@@ -240,7 +255,8 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
     shares = scores.get("class_distribution") or []
     run = {
         "model": model, "seed": seed, "key": key, "run_dir": str(run_dir),
-        "conditional": bool(net.conditional), "family": net.family,
+        "conditional": bool(net.conditional), "translates": bool(getattr(net, "translates", False)),
+        "family": net.family,
         "steps": summary.steps, "images_per_second": summary.images_per_second,
         "wall_seconds": summary.wall_seconds, "eval_seconds": time.perf_counter() - t0,
         "parameters": sum(net.parameter_counts().values()),
@@ -249,6 +265,7 @@ def _train_and_score(model: str, seed: int, key: str, plan: Plan, opts: BenchOpt
         "class_accuracy": scores.get("class_accuracy"), "intra_fid": scores.get("intra_fid"),
         "intra_fid_note": scores.get("intra_fid_note"),
         "class_distribution": shares, "min_class_share": min(shares) if shares else None,
+        "class_kept": scores.get("class_kept"), "fid_untranslated": scores.get("fid_untranslated"),
         "fid_curve": curve, "protocol": scores["protocol"], "checkpoint": str(summary.checkpoint),
     }
     write_json(run_dir / "bench-result.json", run)
@@ -260,7 +277,8 @@ def aggregate(plan: Plan, runs: list[dict[str, Any]], environment: dict[str, Any
     models = []
     for name in plan.models:
         mine = [r for r in runs if r["model"] == name]
-        row: dict[str, Any] = {"model": name, "conditional": mine[0]["conditional"], "family": mine[0]["family"],
+        row: dict[str, Any] = {"model": name, "conditional": mine[0]["conditional"],
+                               "translates": bool(mine[0].get("translates")), "family": mine[0]["family"],
                                "seeds": [r["seed"] for r in mine], "parameters": mine[0]["parameters"],
                                "generator": mine[0]["protocol"].get("generator", "trained weights")}
         for k in ("steps", "images_per_second", "wall_seconds", *SCORES):
@@ -290,7 +308,11 @@ def aggregate(plan: Plan, runs: list[dict[str, Any]], environment: dict[str, Any
                 row[f"{key}_std"] = statistics.stdev(reached)
             row[f"{key}_reached"] = f"{len(reached)}/{len(mine)}"
         models.append(row)
-    protocol = dict(runs[0]["protocol"]) if runs else {}
+    # The shared protocol is a sampling model's; a translation model's own (A→B against real B) is added to it.
+    sampling = [r for r in runs if not r.get("translates")]
+    protocol = dict((sampling or runs)[0]["protocol"]) if runs else {}
+    translated = next((r["protocol"] for r in runs if r.get("translates")), {})
+    protocol.update({k: translated[k] for k in TRANSLATION_PROTOCOL if k in translated})
     protocol.pop("seed", None)
     protocol.pop("generator", None)  # per model (its row): a moving average or the trained weights
     return {

@@ -1,5 +1,6 @@
 """``ganzoo eval RUN_DIR``: FID, IS, KID, precision/recall/density/coverage (and class accuracy, intra-class FID) of a
-trained model, with the protocol."""
+trained model, with the protocol. A translation model's scores are of its A→B translations against real B, with the
+share that keeps its source's class and the untranslated baseline."""
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,12 @@ from ganzoo.metrics import dataset_evaluator, evaluate
 from ganzoo.metrics.download import ensure_weights
 from ganzoo.rng import check_seed
 
-__all__ = ["ROWS", "add_parser", "protocol_table", "result_object", "run_eval", "scores_table"]
+__all__ = ["ROWS", "TRANSLATION_LABELS", "add_parser", "protocol_table", "result_object", "run_eval", "scores_table"]
 
 #: The scores shown, in order: (key, label, format).
 ROWS = [
     ("fid", "FID ↓", "{:.3f}"),
+    ("fid_untranslated", "FID untranslated A vs B (baseline)", "{:.3f}"),
     ("inception_score", "Inception Score ↑", "{:.3f}"),
     ("kid", "KID ↓", "{:.5f}"),
     ("precision", "precision ↑", "{:.3f}"),
@@ -36,14 +38,22 @@ ROWS = [
     ("coverage", "coverage ↑", "{:.3f}"),
     ("class_accuracy", "class accuracy ↑", "{:.2%}"),
     ("intra_fid", "intra-class FID ↓", "{:.3f}"),
+    ("class_kept", "class kept A→B ↑", "{:.2%}"),
 ]
+#: The labels of a translation model's scores that differ from :data:`ROWS`' (they are of A→B against real B).
+TRANSLATION_LABELS = {
+    "fid": "FID A→B vs real B ↓",
+    "inception_score": "Inception Score A→B ↑",
+    "kid": "KID A→B vs real B ↓",
+}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the eval sub-command."""
     p = sub.add_parser(
         "eval", help="score a trained model: FID, IS, KID, precision/recall/density/coverage (+ class accuracy and "
-                     "intra-class FID if conditional)",
+                     "intra-class FID if conditional; A→B against real B, class kept and the untranslated baseline "
+                     "if it translates)",
         description="Generate samples from a run's checkpoint and score them against the real data with the "
                     "data set's evaluator (zoo.yaml: datasets.<name>.evaluator). Every score states its protocol.")
     p.add_argument("run", metavar="RUN_DIR", help="a run folder written by 'ganzoo train', a checkpoint file, "
@@ -113,12 +123,18 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def result_object(scores: dict[str, Any], *, conditional: bool, run: str = "", model: str = "") -> dict[str, Any]:
-    """The JSON object ``ganzoo eval --json`` prints: scores (class accuracy/intra-FID only if conditional), protocol."""
+    """The JSON object ``ganzoo eval --json`` prints: scores (class accuracy/intra-FID only if conditional; class kept
+    and the untranslated FID for a translation model), protocol."""
     keep = ["fid", "inception_score", "inception_score_std", "kid", "kid_std", "precision", "recall", "density",
             "coverage", "class_distribution"]
     if conditional:
         keep += ["class_accuracy", "class_accuracy_note", "intra_fid", "intra_fid_per_class", "intra_fid_note"]
+    translates = "fid_untranslated" in scores
+    if translates:
+        keep += ["fid_untranslated", "class_kept"]
     out: dict[str, Any] = {"run": run, "model": model, "conditional": conditional}
+    if translates:
+        out["translates"] = True
     out.update({k: scores[k] for k in keep if k in scores})
     out["protocol"] = scores["protocol"]
     return out
@@ -139,7 +155,7 @@ def scores_table(result: dict[str, Any]) -> Table:
             text = fmt.format(value)
             if result.get(f"{key}_std") is not None:
                 text += " ± " + fmt.format(result[f"{key}_std"])
-        table.add_row(label, text)
+        table.add_row(TRANSLATION_LABELS.get(key, label) if result.get("translates") else label, text)
     shares = result.get("class_distribution")
     if shares:
         table.add_row("rarest class share", f"{min(shares):.1%} (class {shares.index(min(shares))})")

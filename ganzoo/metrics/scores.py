@@ -1,5 +1,9 @@
 """FID, IS, KID, precision/recall/density/coverage, class accuracy and intra-class FID of generated images.
 
+A translation model (``translates``) is scored on its A→B translations of the data's domain-A images (class 0)
+against the real domain-B images (class 1), plus ``class_kept`` (the evaluator gives a translation the class it gives
+its source) and ``fid_untranslated`` (the sources themselves against real B: the baseline to beat).
+
 torchmetrics computes FID's running moments, IS and KID with the evaluator as its ``feature`` module; the Fréchet
 term itself is :func:`ganzoo.metrics.frechet_distance` in float64. Precision, recall, density and coverage come from
 :func:`ganzoo.metrics.prdc_scores` (the ``prdc`` package) on the same features. Real statistics are cached on disk,
@@ -8,16 +12,17 @@ keyed by their protocol (evaluator and weights hash, resize, data set and its fi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import math
 import warnings
 from importlib import metadata
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 
 from ganzoo.config import Zoo, load_zoo
-from ganzoo.data import DataSpec, ImageData, to_uint8
+from ganzoo.data import DataSpec, ImageData, select_classes, to_uint8, to_unit_range
 from ganzoo.environment import resolve_device
 from ganzoo.guard import checked_sample
 from ganzoo.metrics.cache import RealStats, load_stats, save_stats, stats_key
@@ -27,13 +32,18 @@ from ganzoo.metrics.frechet import frechet_distance
 from ganzoo.metrics.heads import Head, SharedForward
 from ganzoo.metrics.lookup import load_evaluator
 from ganzoo.metrics.manifold import prdc_protocol, prdc_scores, prdc_subset_size
+from ganzoo.sampling import domain_picks, translate_images
+from ganzoo.translation import DOMAINS
 
 __all__ = [
-    "FAKE_INPUT", "Scorer", "balanced_labels", "dataset_evaluator", "evaluate", "extract",
-    "fingerprint", "load_real_data", "prepare_scoring", "real_statistics", "score_images",
+    "CLASS_KEPT", "FAKE_INPUT", "Scorer", "balanced_labels", "dataset_evaluator", "evaluate", "extract",
+    "fingerprint", "generator_weights", "load_real_data", "prepare_scoring", "real_statistics", "score_images",
 ]
 #: How generated images reach the evaluator (stated in every protocol).
 FAKE_INPUT = "generated [-1, 1] images quantised to uint8 [0, 255] like a saved PNG (ganzoo.data.to_uint8)"
+#: What ``class_kept`` measures (stated in a translation model's protocol).
+CLASS_KEPT = ("share of translated images whose evaluator class (argmax of its logits) equals the evaluator's class "
+              "of their source image")
 
 
 def _moments(total: torch.Tensor, outer: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,10 +106,13 @@ class Scorer:
         self.fid.real_features_num_samples = torch.tensor(real.count, device=self.device)
         self.kid.real_features = [f]
         self.labels: list[torch.Tensor] = []
+        self.source_classes: list[torch.Tensor] = []
 
     @torch.no_grad()
-    def update(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
-        """Add a batch of generated uint8 images (and the labels they were generated for, if conditional)."""
+    def update(self, images: torch.Tensor, labels: torch.Tensor | None = None,
+               source_classes: torch.Tensor | None = None) -> None:
+        """Add a batch of generated uint8 images (and the labels they were generated for, if conditional; for
+        translated images the evaluator's classes of their sources, which ``class_kept`` compares with)."""
         images = check_images(images, "generated images").to(self.device)
         self.fid.update(images, real=False)
         self.kid.update(images, real=False)
@@ -107,6 +120,8 @@ class Scorer:
         self.shared.clear()
         if labels is not None:
             self.labels.append(labels.reshape(-1).long().cpu())
+        if source_classes is not None:
+            self.source_classes.append(source_classes.reshape(-1).long().cpu())
 
     @property
     def count(self) -> int:
@@ -118,9 +133,8 @@ class Scorer:
         n, d, n_real = self.count, self.evaluator.num_features, self.real.count
         _check_enough(n, d, self.evaluator.name, "generated")
         _check_enough(n_real, d, self.evaluator.name, "real")
-        mu_r, cov_r = _moments(self.fid.real_features_sum, self.fid.real_features_cov_sum, n_real)
         mu_f, cov_f = _moments(self.fid.fake_features_sum, self.fid.fake_features_cov_sum, n)
-        out: dict[str, Any] = {"fid": frechet_distance(mu_r, cov_r, mu_f, cov_f)}
+        out: dict[str, Any] = {"fid": frechet_distance(*self._real_moments(), mu_f, cov_f)}
         with _seeded(self.seed, self.device):  # IS and KID draw random splits and subsets from the global RNG
             is_mean, is_std = self.isc.compute()
             kid_mean, kid_std = self.kid.compute()
@@ -128,11 +142,12 @@ class Scorer:
                    kid=float(kid_mean), kid_std=float(kid_std))
         out.update(prdc_scores(self.real.features, torch.cat(self.kid.fake_features), k=self.prdc_k,
                                samples=self.prdc_samples, seed=self.seed))
-        fake_logits = torch.cat(self.isc.features).float().cpu()
+        preds = torch.cat(self.isc.features).float().cpu().argmax(1)
         k = self.evaluator.num_classes
         if k:
-            preds = fake_logits.argmax(1)
             out["class_distribution"] = (torch.bincount(preds, minlength=k).double() / n).tolist()
+        if self.source_classes:
+            out["class_kept"] = float((preds == torch.cat(self.source_classes)).double().mean())
         if self.labels:
             labels = torch.cat(self.labels)
             if k and k == self.real.info.get("num_classes"):
@@ -148,6 +163,14 @@ class Scorer:
                 raise MetricsError(f"{key} came out {out[key]}: the evaluator's outputs are not finite; check the "
                                    "images and the evaluator's weights")
         return out
+
+    def _real_moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return _moments(self.fid.real_features_sum, self.fid.real_features_cov_sum, self.real.count)
+
+    def fid_of(self, features: torch.Tensor, what: str = "baseline") -> float:
+        """FID of other images' evaluator ``features`` (N, D) against the same real statistics (e.g. a baseline's)."""
+        _check_enough(len(features), self.evaluator.num_features, self.evaluator.name, what)
+        return frechet_distance(*self._real_moments(), *_feature_moments(features.to(self.device)))
 
     def _intra_fid(self, labels: torch.Tensor) -> dict[str, Any]:
         """Mean over classes of the FID between real and generated images of that class."""
@@ -320,28 +343,59 @@ def balanced_labels(n: int, num_classes: int, seed: int) -> torch.Tensor:
 def prepare_scoring(dataset: "str | DataSpec | ImageData", *, evaluator: "str | Evaluator | None" = None,
                     zoo: Any = None, device: str | torch.device = "cpu", batch_size: int | None = None,
                     cache_dir: Any = None, progress: Any = None, evaluator_options: dict[str, Any] | None = None,
-                    image_shape: tuple[int, ...] | None = None, num_classes: int | None = None
-                    ) -> tuple[Evaluator, RealStats]:
+                    image_shape: tuple[int, ...] | None = None, num_classes: int | None = None,
+                    domain: int | None = None) -> tuple[Evaluator, RealStats]:
     """The evaluator and the real statistics that scores of ``dataset`` use, with every check made before any
     sampling: the data set loads, the evaluator loads and reads these images, and (when given) a model's
-    ``image_shape`` and ``num_classes`` match the data. ``ganzoo bench`` calls it before it trains."""
-    cfg = _settings(zoo)
+    ``image_shape`` and ``num_classes`` match the data. ``domain`` (a translation model's target: 1, domain B)
+    checks that the data holds the two domains (classes 0 and 1) and keeps that domain's images as the real side.
+    ``ganzoo bench`` calls it before it trains."""
+    data, what = _checked_data(dataset, image_shape, num_classes, domain)
+    return _real_side(data, what, domain, evaluator, zoo, device, batch_size, cache_dir, progress, evaluator_options)
+
+
+def _checked_data(dataset: Any, image_shape: tuple[int, ...] | None, num_classes: int | None,
+                  domain: int | None) -> tuple[ImageData, str]:
+    """The images of ``dataset`` and its one-line description, after the checks of a model against them."""
     data = load_real_data(dataset)
     what = dataset.describe() if isinstance(dataset, DataSpec) else data.name
     if image_shape is not None and tuple(image_shape) != data.image_shape:
         raise MetricsError(f"the model makes {'×'.join(map(str, image_shape))} images but data set {what} holds "
                            f"{'×'.join(map(str, data.image_shape))}; score it against the data it was trained on "
                            "(--dataset, --data-option, --data-root)")
+    if domain is not None and data.num_classes != len(DOMAINS):
+        raise MetricsError(
+            f"a translation model is scored on its A→B translations of classes 0 (A) and 1 (B) of the data, but data "
+            f"set {what} has {data.num_classes} class{'es' if data.num_classes != 1 else ''}; use data of exactly two "
+            "classes, the domains it was trained on (--data-option classes=[3,8], --dataset mnist-ab, or an "
+            "imagefolder with trainA/ and trainB/)")
     if num_classes is not None and int(num_classes) != data.num_classes:
         raise MetricsError(f"the model has {num_classes} classes but data set {what} has {data.num_classes}; score "
                            "it against the data it was trained on (--dataset, --data-option, --data-root)")
+    return data, what
+
+
+def _domain_label(data: ImageData, domain: int) -> str:
+    """``domain B (class 1 '8')``: a domain of a translation model's data, with its class name when it has one."""
+    names = data.class_names or []
+    return f"domain {DOMAINS[domain]} (class {domain}" + (f" {names[domain]!r})" if len(names) > domain else ")")
+
+
+def _real_side(data: ImageData, what: str, domain: int | None, evaluator: Any, zoo: Any, device: Any,
+               batch_size: int | None, cache_dir: Any, progress: Any, options: dict[str, Any] | None
+               ) -> tuple[Evaluator, RealStats]:
+    """The evaluator and the real statistics of ``data`` (only ``domain``'s images when given)."""
+    cfg = _settings(zoo)
+    real_data = data
+    if domain is not None:  # its own name: the cache key says which images (its fingerprint does too)
+        real_data = dataclasses.replace(select_classes(data, [domain]), name=f"{data.name} domain {DOMAINS[domain]}")
     name = evaluator if evaluator is not None else dataset_evaluator(data.name, zoo)
     dev = resolve_device(device)
-    ev = load_evaluator(name, **(evaluator_options or {})).to(dev)
+    ev = load_evaluator(name, **(options or {})).to(dev)
     ev.check_image_shape(data.image_shape)
-    real = real_statistics(ev, data, n_real=int(cfg.get("n_real") or 0), batch_size=int(batch_size or
+    real = real_statistics(ev, real_data, n_real=int(cfg.get("n_real") or 0), batch_size=int(batch_size or
                            cfg["batch_size"]), device=dev, cache_dir=cache_dir, progress=progress)
-    real.info["dataset"] = what
+    real.info["dataset"] = what if domain is None else f"{what}, {_domain_label(data, domain)}"
     return ev, real
 
 
@@ -352,6 +406,12 @@ def evaluate(model: Any, *, dataset: "str | DataSpec | ImageData" = "mnist-embed
     """Score ``model``'s samples: fid, inception_score(_std), kid(_std), precision, recall, density, coverage,
     class_distribution, and for conditional models class_accuracy and intra_fid — plus the ``protocol`` they were
     measured with.
+
+    A translation model (``model.translates``) is scored on its translations of the data's domain-A images (class 0;
+    all of them, or a seeded random ``n`` when there are more) against the real domain-B images (class 1): the
+    scores above of A→B, plus ``class_kept`` (the share of translations the evaluator gives its source's class) and
+    ``fid_untranslated`` (the FID of the untranslated sources against real B: the baseline). The data must have
+    exactly these two classes.
 
     ``dataset``: a registered name, a :class:`ganzoo.data.DataSpec` (name, loader options, folder) or the images.
     ``evaluator`` None → zoo.yaml ``datasets.<dataset>.evaluator``; ``n`` None → zoo.yaml ``metrics.n_eval``.
@@ -374,37 +434,85 @@ def _evaluate(model: Any, dataset: Any, evaluator: Any, n: int | None, seed: int
     cfg = _settings(zoo)
     n = int(cfg["n_eval"] if n is None else n)
     bs = int(batch_size or cfg["batch_size"])
-    conditional = bool(getattr(model, "conditional", False))
-    ev, real = prepare_scoring(dataset, evaluator=evaluator, zoo=zoo, device=dev, batch_size=bs, cache_dir=cache_dir,
-                               progress=progress, evaluator_options=options,
-                               image_shape=tuple(int(s) for s in model.image_shape),
-                               num_classes=int(model.num_classes) if conditional else None)
-    scorer = _scorer(ev, real, n, seed, dev, cfg)
-    labels = balanced_labels(n, int(model.num_classes), seed) if conditional else None
+    translates = bool(getattr(model, "translates", False))
+    conditional = bool(getattr(model, "conditional", False)) and not translates
+    domain = 1 if translates else None
+    data, what = _checked_data(dataset, tuple(int(s) for s in model.image_shape),
+                               int(model.num_classes) if conditional else None, domain)
+    ev, real = _real_side(data, what, domain, evaluator, zoo, dev, bs, cache_dir, progress, options)
+    if translates:
+        scores = _score_translations(model, data, ev, real, n, seed, bs, dev, progress, cfg)
+    else:
+        scorer = _scorer(ev, real, n, seed, dev, cfg)
+        labels = balanced_labels(n, int(model.num_classes), seed) if conditional else None
+        model_device = getattr(model, "device", torch.device("cpu"))
+        gen = torch.Generator(device=model_device).manual_seed(seed)
+
+        def batch(i: int, b: int) -> tuple[torch.Tensor, torch.Tensor | None, None]:
+            lab = labels[i:i + b].to(model_device) if labels is not None else None
+            return checked_sample(model, b, lab, gen), lab, None
+
+        _fill(model, scorer, n, bs, seed, dev, progress, f"scoring {n} samples", batch)
+        scores = scorer.compute()
+        scores["protocol"] = _protocol(ev, real, scorer, n, "balanced: each class n/K times, seeded order"
+                                       if conditional else "none (unconditional model)")
+    scores["protocol"]["generator"] = generator_weights(model)
+    scores["real_stats_cached"] = real.cache_hit
+    return scores
+
+
+def _fill(model: Any, scorer: Scorer, n: int, bs: int, seed: int, dev: torch.device, progress: Any,
+          description: str, batch: Callable[[int, int], tuple[torch.Tensor, Any, Any]]) -> None:
+    """Feed ``scorer`` ``n`` images, ``batch(start, size)`` → (images in [-1, 1], labels, source classes) at a
+    time, with the model in eval mode under ``seed`` (its mode restored after)."""
     model_device = getattr(model, "device", torch.device("cpu"))
     was_training = model.training
-    task = progress.add_task(f"scoring {n} samples", total=n) if progress is not None else None
+    task = progress.add_task(description, total=n) if progress is not None else None
     model.eval()
     try:
         with _seeded(seed, model_device), torch.no_grad():
-            gen = torch.Generator(device=model_device).manual_seed(seed)
             for i in range(0, n, bs):
                 b = min(bs, n - i)
-                lab = labels[i:i + b].to(model_device) if labels is not None else None
-                fake = checked_sample(model, b, lab, gen)
+                fake, labels, sources = batch(i, b)
                 _check_finite(fake)
-                scorer.update(to_uint8(fake).to(dev), lab)
+                scorer.update(to_uint8(fake).to(dev), labels, sources)
                 if task is not None:
                     progress.advance(task, b)
     finally:
         model.train(was_training)
         if task is not None:
             progress.remove_task(task)
+
+
+def _score_translations(model: Any, data: ImageData, ev: Evaluator, real: RealStats, n: int, seed: int, bs: int,
+                        dev: torch.device, progress: Any, cfg: dict[str, Any]) -> dict[str, Any]:
+    """A translation model's scores: its A→B translations of ``n`` (at most) domain-A images against ``real`` (B),
+    the share that keeps its source's evaluator class, and the FID of the untranslated sources (the baseline)."""
+    picks = domain_picks(data, 0, n, seed)
+    count, total = len(picks), int((data.labels == 0).sum())
+    scorer = _scorer(ev, real, count, seed, dev, cfg)
+    source_features: list[torch.Tensor] = []
+
+    def batch(i: int, b: int) -> tuple[torch.Tensor, None, torch.Tensor]:
+        sources = data.images[picks[i:i + b]]
+        features, logits = extract(ev, sources, batch_size=b, device=dev)
+        source_features.append(features)
+        return translate_images(model, to_unit_range(sources), 0, b), None, logits.argmax(1)
+
+    _fill(model, scorer, count, bs, seed, dev, progress, f"scoring {count} translations A→B", batch)
     scores = scorer.compute()
-    scores["protocol"] = _protocol(ev, real, scorer, n, "balanced: each class n/K times, seeded order"
-                                   if conditional else "none (unconditional model)")
-    scores["protocol"]["generator"] = generator_weights(model)
-    scores["real_stats_cached"] = real.cache_hit
+    scores["fid_untranslated"] = scorer.fid_of(torch.cat(source_features), "untranslated source")
+    protocol = _protocol(ev, real, scorer, count, "none: each image is a real domain-A image translated to B")
+    protocol.update(
+        translation=f"A→B: {count} source images of {_domain_label(data, 0)} translated, against {real.count} "
+                    f"real images of {_domain_label(data, 1)}",
+        sources=(f"all {total} images of domain A" if count == total
+                 else f"random {count} of {total} images of domain A (seed {seed})"),
+        class_kept=CLASS_KEPT + f" (evaluator {ev.name})",
+        fid_untranslated="FID of the same source images, untranslated, against the same real B statistics: the "
+                         "baseline a translation must beat",
+        direction="A→B only (B→A is not scored)")
+    scores["protocol"] = protocol
     return scores
 
 
