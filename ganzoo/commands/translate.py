@@ -234,8 +234,9 @@ def _fit_channels(pixels: torch.Tensor, channels: int, model: Any, source: str) 
     if channels == 3:
         return pixels.expand(*pixels.shape[:-3], 3, *pixels.shape[-2:]).contiguous()
     if not _is_grey(pixels):
-        raise DataError(f"{source} has colour; model {model.name!r} translates grey {'×'.join(map(str, model.image_shape))}"
-                        " images: convert it to grey (PIL: image.convert('L'))")
+        shape = "×".join(map(str, model.image_shape))
+        raise DataError(f"{source} has colour; model {model.name!r} translates grey {shape} images: convert it to "
+                        "grey (PIL: image.convert('L'))")
     return pixels[..., :1, :, :].contiguous()
 
 
