@@ -16,7 +16,7 @@ from ganzoo.errors import GanzooError
 __all__ = ["COMMANDS", "build_parser", "main"]
 
 # Sub-command modules under ganzoo.commands, in the order ``ganzoo --help`` lists them.
-COMMANDS = ["listing", "eval", "evaluator", "bench", "train", "sample", "export", "datasets", "new_plugin"]
+COMMANDS = ["listing", "eval", "evaluator", "bench", "train", "sample", "translate", "export", "datasets", "new_plugin"]
 
 
 def build_parser() -> argparse.ArgumentParser:

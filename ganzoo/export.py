@@ -86,6 +86,7 @@ _KEYS: dict[str, tuple[bool, Callable[[Any], bool], str]] = {
     "model": (True, lambda v: isinstance(v, str) and bool(v), "must be a registered model's name"),
     "family": (False, lambda v: isinstance(v, str), "must be a string"),
     "conditional": (False, lambda v: isinstance(v, bool), "must be true or false"),
+    "translates": (False, lambda v: isinstance(v, bool), "must be true or false (whether the model translates images)"),
     "description": (False, lambda v: isinstance(v, str), "must be a string"),
     "plugin": (False, lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
                "must be a mapping of strings"),
@@ -185,6 +186,7 @@ def export_config(model: Any, meta: dict[str, Any], scores: dict[str, Any] | Non
     return {
         "format": FORMAT, "format_version": VERSION, "ganzoo_version": _version(),
         "model": meta["model"], "family": model.family, "conditional": bool(model.conditional),
+        "translates": bool(getattr(model, "translates", False)),
         "description": class_summary(type(model)),
         "plugin": {"distribution": entry.dist, "version": entry.version} if entry is not None else {},
         "hparams": dict(run.get("hparams") or vars(model.hp)),
@@ -239,11 +241,11 @@ def check_out_folder(out: str | os.PathLike, overwrite: bool = False) -> Path:
 def write_export(model: Any, meta: dict[str, Any], out: str | os.PathLike, *, scores: dict[str, Any] | None = None,
                  grid: Callable[[Path], object] | None = None, repo: str | None = None,
                  overwrite: bool = False, compact: bool = False, reproduce: list[str] | None = None,
-                 pretrained: bool = False) -> Path:
+                 pretrained: bool = False, grid_note: str | None = None) -> Path:
     """Write ``model`` (loaded with ``meta`` by ``load_model``) into folder ``out``; ``grid(path)`` writes the PNG;
     ``compact``: only the weights sampling uses, in float16 (see :func:`exported_tensors`); ``reproduce``: the
     commands that made it (config.json and the card show them); ``pretrained``: the card loads it by the model's name
-    (weights a plugin ships).
+    (weights a plugin ships); ``grid_note``: why there is no grid, said in the card.
 
     Each file is written atomically, config.json last (an interrupted export is not taken for a whole one). ``repo``:
     the Hub repository the card tells readers to load from (else ``out`` itself).
@@ -266,7 +268,8 @@ def write_export(model: Any, meta: dict[str, Any], out: str | os.PathLike, *, sc
         if grid is not None:
             grid(out / GRID_FILE)
         atomic_write(out / CARD_FILE, model_card(config, source=f"{HUB_PREFIX}{repo}" if repo else str(out),
-                                                 grid=grid is not None, tensors=tensors, pretrained=pretrained))
+                                                 grid=grid is not None, tensors=tensors, pretrained=pretrained,
+                                                 grid_note=grid_note))
         atomic_write(out / CONFIG_FILE, text)
     except OSError as exc:
         where = exc.filename or out
@@ -275,16 +278,22 @@ def write_export(model: Any, meta: dict[str, Any], out: str | os.PathLike, *, sc
 
 
 def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
-               tensors: dict[str, torch.Tensor] | None = None, pretrained: bool = False) -> str:
-    """README.md of an export: YAML front matter for the Hub, the sample grid, how to load it, data, scores
-    (``pretrained``: weights a plugin ships, loaded by the model's name)."""
+               tensors: dict[str, torch.Tensor] | None = None, pretrained: bool = False,
+               grid_note: str | None = None) -> str:
+    """README.md of an export: YAML front matter for the Hub, the sample grid (or ``grid_note``: why there is none),
+    how to load it, data, scores (``pretrained``: weights a plugin ships, loaded by the model's name)."""
     name, classes = config["model"], config["num_classes"]
     scores = config.get("scores") or {}
     tags = ["ganzoo", "pytorch", "image-generation", name, config.get("family") or "gan"]
+    translates = bool(config.get("translates"))
     if config.get("conditional"):
         tags.append("class-conditional")
+    if translates:
+        tags.append("image-to-image")
     front: dict[str, Any] = {"library_name": "ganzoo", "tags": list(dict.fromkeys(tags))}
-    if not config.get("conditional"):
+    if translates:
+        front["pipeline_tag"] = "image-to-image"
+    elif not config.get("conditional"):
         front["pipeline_tag"] = "unconditional-image-generation"
     if config.get("dataset"):
         front["datasets"] = [config["dataset"]]
@@ -303,26 +312,24 @@ def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
              f"{config.get('description') or name}. Trained for {int(config.get('step') or 0):,} steps on "
              f"`{config.get('dataset') or 'unknown data'}` (images {shape}, {classes} classes"
              f"{': ' + shown if shown else ''}) with ganzoo {config.get('ganzoo_version') or '?'}"
-             f"{', seed ' + str(config['seed']) if config.get('seed') is not None else ''}. Samples come from "
+             f"{', seed ' + str(config['seed']) if config.get('seed') is not None else ''}. "
+             f"{'Translations' if translates else 'Samples'} come from "
              f"{weights}" + (" (the trained weights are included too: `--raw`)." if config["ema"] else "."), ""]
     if grid:
-        what = ("A label sweep: one row per class, the same noise in each column (seed 0)."
-                if config.get("conditional") else "Samples, seed 0.")
-        lines += ["![samples](samples.png)", "", f"*{what}*", ""]
-    label = ", labels=3" if config.get("conditional") else ""
+        lines += ["![samples](samples.png)", "", f"*{_grid_caption(config)}*", ""]
+    elif grid_note:
+        lines += [f"*{grid_note}*", ""]
     cli, python = (f"{name} --pretrained", f'"{name}", pretrained=True') if pretrained else (source, f'"{source}"')
     lines += ["## Use it", "",
               "```bash",
               "pip install ganzoo" + (" 'ganzoo[hub]'" if source.startswith(HUB_PREFIX) else ""),
-              f"ganzoo sample {cli} --n 64 --out samples.png",
-              f"ganzoo eval {cli}          # FID, IS, KID, precision/recall against the training data",
+              *_usage(config, cli),
               "```", "",
               "```python",
               "import ganzoo",
               "",
               f'model = ganzoo.load({python})        # eval mode, {weights.replace("the ", "", 1)}',
-              f"images = model.sample(16{label})        # (16, {', '.join(map(str, config['image_shape']))}) in "
-              "[-1, 1]",
+              *_python_usage(config),
               "```", ""]
     plugin = config.get("plugin") or {}
     if plugin.get("distribution") and plugin["distribution"] != "ganzoo":  # a third party's model: say whose
@@ -354,6 +361,35 @@ def model_card(config: dict[str, Any], *, source: str, grid: bool = True,
     if grid:
         lines.append(f"- `{GRID_FILE}`: the sample grid above")
     return "\n".join(lines) + "\n"
+
+
+def _grid_caption(config: dict[str, Any]) -> str:
+    """What the card's grid shows."""
+    if config.get("translates"):
+        return ("Translations of images of the training data (seed 0), rows top to bottom: A, A→B, A→B→A, B, B→A, "
+                "B→A→B.")
+    if config.get("conditional"):
+        return "A label sweep: one row per class, the same noise in each column (seed 0)."
+    return "Samples, seed 0."
+
+
+def _usage(config: dict[str, Any], cli: str) -> list[str]:
+    """The card's command lines."""
+    if config.get("translates"):
+        return [f"ganzoo translate {cli} --input my-images/ --to B --out translated/   # domain A images to B",
+                f"ganzoo sample {cli} --out samples.png   # the grid above, from the training data"]
+    return [f"ganzoo sample {cli} --n 64 --out samples.png",
+            f"ganzoo eval {cli}          # FID, IS, KID, precision/recall against the training data"]
+
+
+def _python_usage(config: dict[str, Any]) -> list[str]:
+    """The card's Python lines after ``ganzoo.load``."""
+    shape = ", ".join(map(str, config["image_shape"]))
+    if config.get("translates"):
+        return [f"images = ...                          # (N, {shape}) images of domain A in [-1, 1]",
+                "translated = model.translate(images, 0)   # A → B; model.translate(images, 1): B → A"]
+    label = ", labels=3" if config.get("conditional") else ""
+    return [f"images = model.sample(16{label})        # (16, {shape}) in [-1, 1]"]
 
 
 # -- reading ---------------------------------------------------------------------------------------------------------
@@ -401,6 +437,10 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
         check_hparams(model, config["hparams"], str(path))
     except ConfigError as exc:
         raise ExportError(f"{exc}; the export is damaged or from another version of {model!r}") from None
+    if config.get("translates") is not None and config["translates"] != bool(getattr(cls, "translates", False)):
+        raise ExportError(f"{path}: translates is {config['translates']} but model {model!r} "
+                          f"{'translates' if config['translates'] is False else 'does not translate'} images; the "
+                          "export is damaged")
     if config.get("conditional") is not None and config["conditional"] != bool(cls.conditional):
         raise ExportError(f"{path}: conditional is {config['conditional']} but model {model!r} is "
                           f"{'' if cls.conditional else 'not '}conditional; the export is damaged")

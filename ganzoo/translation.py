@@ -13,10 +13,11 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 
-from ganzoo.errors import ConfigError
+from ganzoo.data import DataSpec, ImageData
+from ganzoo.errors import ConfigError, DataError
 from ganzoo.model import Batch, GenerativeModel
 
-__all__ = ["DOMAINS", "TranslationModel", "domain_index"]
+__all__ = ["DOMAINS", "TranslationModel", "domain_index", "domain_label", "source_data"]
 
 #: The two domains' names: ``A`` is class 0 of the data, ``B`` class 1.
 DOMAINS = ("A", "B")
@@ -69,3 +70,23 @@ def domain_index(name: Any, class_names: list[str] | None = None) -> int:
         return names.index(text)
     known = ", ".join(["A", "B", *(f"{n!r}" for n in names)])
     raise ConfigError(f"domain {text!r} does not exist; a translation model has two: {known}")
+
+
+def domain_label(index: int, class_names: list[str] | None = None) -> str:
+    """Domain ``index`` (0/1) as messages show it: ``A``, or ``A ('3')`` when the data set named its class."""
+    names = list(class_names or [])
+    letter = DOMAINS[index]
+    return f"{letter} ({names[index]!r})" if len(names) == 2 and names[index] != letter else letter
+
+
+def source_data(spec: DataSpec, model: Any) -> ImageData:
+    """The images of ``spec`` as ``model``'s translation sources (a grid's rows); a DataError unless they have two
+    classes (the domains) of the model's image shape."""
+    data = spec.load()
+    shape = "×".join(map(str, model.image_shape))
+    if data.num_classes != 2 or tuple(data.image_shape) != tuple(model.image_shape):
+        got = "×".join(map(str, data.image_shape))
+        raise DataError(f"data {spec.describe()} has {data.num_classes} classes of {got} images; model "
+                        f"{model.name!r} translates {shape} images between two domains: pass the data it was "
+                        "trained on (--dataset, --data-root, --data-option, e.g. classes=[3,8])")
+    return data

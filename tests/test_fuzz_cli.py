@@ -970,7 +970,7 @@ class Grammar:
         self.rate = draw(st.sampled_from([0, 0, 0, 5, 20, 100]))
         command = draw(st.sampled_from(["train", "eval", "sample", "bench", "evaluator fit", "info", "train",
                                         "list", "plugins", "datasets", "evaluator list", "new-plugin", "top", "train",
-                                        "eval", "sample", "bench", "evaluator fit", "info"]))
+                                        "eval", "sample", "bench", "evaluator fit", "info", "translate"]))
         env = self.environment(draw, m, command)
         if command == "top":
             return draw(st.one_of(st.lists(self.text, max_size=3), st.sampled_from(
@@ -1103,6 +1103,17 @@ class Grammar:
             self.flag("--out", self.good(("out", "new", "s.png"), ("out", "new", "s.npz")), self.out_path(".png")),
             self.flag("--format", self.good("png", "npz"), st.sampled_from(["jpg", "", "PNG"])),
             self.flag("--seed", self.good(0, 1), self.seed_junk),
+            self.flag("--device", self.good("cpu", "auto"), self.devices), self.switch("--raw"),
+        ], [self.value(draw, m, self.good_runs, self.run_folder(), rate=max(self.rate, 40))]
+
+    def cmd_translate(self, draw: Callable, m: Maker) -> tuple:
+        st = self.st
+        source = self.value(draw, m, self.good_images, self.image_folder(), rate=max(self.rate, 40))
+        return [["--input", source], ["--to", self.value(draw, m, self.good("A", "B", "1"), self.text)]], [
+            self.flag("--out", self.good(("out", "new", "t")), self.out_path("")),
+            self.flag("--npz", self.good(("out", "new", "t.npz")), self.out_path(".npz")),
+            self.flag("--grid", self.good(("out", "new", "t.png")), self.out_path(".png")),
+            self.flag("--batch-size", self.good(1, 2, 64), self.int_junk),
             self.flag("--device", self.good("cpu", "auto"), self.devices), self.switch("--raw"),
         ], [self.value(draw, m, self.good_runs, self.run_folder(), rate=max(self.rate, 40))]
 

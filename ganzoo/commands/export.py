@@ -3,12 +3,17 @@ README.md model card, samples.png), optionally pushed to the Hub."""
 from __future__ import annotations
 
 import argparse
+import warnings
+from typing import Any
 
 from ganzoo.checkpoint import load_model
 from ganzoo.console import console
+from ganzoo.data import DataSpec, ImageData
+from ganzoo.errors import GanzooError
 from ganzoo.export import CONFIG_FILE, GRID_FILE, WEIGHTS_FILE, check_hub_push, check_out_folder, push_to_hub, \
     run_scores, write_export
 from ganzoo.sampling import save_grid
+from ganzoo.translation import source_data
 
 __all__ = ["GRID_SAMPLES", "add_parser", "run"]
 
@@ -49,18 +54,37 @@ def run(args: argparse.Namespace) -> int:
         scores, note = meta["config"]["scores"], f"scores carried from {meta['path']}"
     else:
         scores, note = run_scores(meta["path"])
+    data, grid_note = _grid_data(model, meta)
+    grid = None if grid_note else (lambda path: save_grid(model, path, n=GRID_SAMPLES, seed=0, data=data))
     write_export(model, meta, out, scores=scores, repo=args.push_to_hub, overwrite=args.overwrite,
-                 grid=lambda path: save_grid(model, path, n=GRID_SAMPLES, seed=0), compact=args.compact)
+                 grid=grid, compact=args.compact, grid_note=grid_note)
     weights = "the generator's moving average and trained weights" if model.ema is not None else "trained weights"
     if args.compact:
         weights = ("the generator's moving average" if model.ema is not None else "trained weights") + ", float16"
     console.print(f"exported {meta['model']} at step {meta['step']} to {out}: {CONFIG_FILE}, {WEIGHTS_FILE} "
-                  f"({weights}), README.md, {GRID_FILE}; {note}", highlight=False, markup=False, soft_wrap=True)
+                  f"({weights}), README.md{'' if grid_note else ', ' + GRID_FILE}; {note}", highlight=False,
+                  markup=False, soft_wrap=True)
     where = str(out)
     if args.push_to_hub:
         url = push_to_hub(out, args.push_to_hub, private=args.private)
         console.print(f"pushed to {url}", highlight=False, markup=False, soft_wrap=True)
         where = f"hf://{args.push_to_hub}"
-    console.print(f'load it with ganzoo.load("{where}") or: ganzoo sample {where}', highlight=False, markup=False,
-                  soft_wrap=True)
+    use = f"ganzoo translate {where} --input DIR --to B --out DIR" if getattr(model, "translates", False) else \
+        f"ganzoo sample {where}"
+    console.print(f'load it with ganzoo.load("{where}") or: {use}', highlight=False, markup=False, soft_wrap=True)
     return 0
+
+
+def _grid_data(model: Any, meta: dict[str, Any]) -> tuple[ImageData | None, str | None]:
+    """The source images of a translation model's grid (the run's recorded data; None for other models), or why the
+    grid is left out (a warning says so too)."""
+    if not getattr(model, "translates", False):
+        return None, None
+    spec = DataSpec.from_record(meta.get("config") or {})
+    try:
+        return source_data(spec, model), None
+    except GanzooError as exc:
+        note = (f"No {GRID_FILE}: a translation model's grid translates images of its training data, "
+                f"{spec.describe()}, which could not be loaded when it was exported ({exc})")
+        warnings.warn(f"{note}; the export has no {GRID_FILE}", stacklevel=2)
+        return None, note

@@ -6,15 +6,20 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ganzoo import pictures, pretrained_dir
 from ganzoo.checkpoint import load_model
+from ganzoo.commands.dataflags import add_data_flags, data_spec
 from ganzoo.console import console
+from ganzoo.data import DataSpec
 from ganzoo.environment import resolve_device
 from ganzoo.errors import ConfigError, did_you_mean
 from ganzoo.rng import check_seed
-from ganzoo.sampling import check_label, grid_images, sample_images, write_npz, write_png
+from ganzoo.sampling import TRANSLATION_ROWS, check_label, grid_images, sample_images, write_npz, write_png
+from ganzoo.translation import source_data
 
-__all__ = ["FORMATS", "MAX_SAMPLES", "add_parser", "label_index", "run"]
+__all__ = ["FORMATS", "MAX_SAMPLES", "NOISE_OPTIONS", "add_parser", "label_index", "load_for_sampling", "run"]
 
 FORMATS = ("png", "npz")
 #: The most samples one ``ganzoo sample`` writes (they are held in memory).
@@ -30,7 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "needed)",
         description="Draw samples from a run's newest good checkpoint (or a checkpoint file, or an export). "
                     "Conditional models without --label draw the label sweep: one row per class, the same noise in "
-                    "each column.")
+                    "each column. Translation models (cyclegan) draw rows A, A→B, A→B→A, B, B→A, B→A→B from the "
+                    "run's data, --n // 6 columns; --format npz writes those images row by row, labelled by the "
+                    "domain each is in (0: A, 1: B).")
     p.add_argument("run", metavar="RUN_DIR_OR_CHECKPOINT",
                    help="a run folder, a checkpoint file, an export folder ('ganzoo export') or hf://USER/REPO")
     p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
@@ -58,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the first argument is a model's name: use the weights its plugin ships ('ganzoo list')")
     p.add_argument("--raw", action="store_true", help="sample from the trained weights, not their moving average "
                                                        "(models trained with ema_decay or ema_half_life)")
+    add_data_flags(p, "translation models: the data set of the grid's source images (default: the run's own)")
     p.set_defaults(func=run)
 
 
@@ -69,22 +77,18 @@ def run(args: argparse.Namespace) -> int:
     check_seed("--seed", args.seed)
     fmt = args.format or ("npz" if args.out and Path(args.out).suffix.lower() == ".npz" else "png")
     out = Path(args.out or f"samples.{fmt}")
-    source = pretrained_dir(args.run) if args.pretrained else args.run
-    model, meta = load_model(source, device=str(resolve_device(args.device)))
+    model, meta, weights = load_for_sampling(args)
+    if getattr(model, "translates", False):
+        return _translation_grid(args, model, meta, weights, fmt, out)
+    _no_data_flags(args, meta)
     args.label = label_index(args.label, meta.get("class_names"))
     check_label(model, args.label)
-    if args.raw and model.weights_source == "moving average":
-        raise ConfigError(f"--raw: {args.run} holds only the moving average (a compact export); sample the run or a "
-                          "full export for the trained weights")
-    model.use_ema = not args.raw
     if args.truncation is not None:
         if "truncation" not in vars(model.hp):
             raise ConfigError(f"--truncation: model {meta['model']!r} has no truncation trick (stylegan has)")
         if not math.isfinite(args.truncation):
             raise ConfigError(f"--truncation {args.truncation}: give a finite ψ, e.g. 0.7")
         model.hp.truncation = args.truncation
-    weights = "the moving average of its weights" if (model.ema is not None and not args.raw) or \
-        model.weights_source == "moving average" else "its trained weights"
     if args.latent_grid is not None or args.interpolate is not None or args.style_mix:
         return _picture(args, model, meta, weights)
     try:
@@ -106,6 +110,20 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_for_sampling(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str]:
+    """The model ``args.run`` names (``--pretrained``, ``--device``, ``--raw`` applied), its meta, and which weights
+    it uses, in words."""
+    source = pretrained_dir(args.run) if getattr(args, "pretrained", False) else args.run
+    model, meta = load_model(source, device=str(resolve_device(args.device)))
+    if args.raw and model.weights_source == "moving average":
+        raise ConfigError(f"--raw: {args.run} holds only the moving average (a compact export); sample the run or a "
+                          "full export for the trained weights")
+    model.use_ema = not args.raw
+    weights = "the moving average of its weights" if (model.ema is not None and not args.raw) or \
+        model.weights_source == "moving average" else "its trained weights"
+    return model, meta, weights
+
+
 def label_index(label: str | int | None, class_names: list[str] | None) -> int | None:
     """``--label`` as a class index: an integer, or the index of a class name the run recorded."""
     if label is None or isinstance(label, int):
@@ -119,6 +137,50 @@ def label_index(label: str | int | None, class_names: list[str] | None) -> int |
         known = ", ".join(names) if names else "none recorded: give the class index"
         raise ConfigError(f"--label {label!r}: not a class of this run.{did_you_mean(label, names)} Its classes: "
                           f"{known}") from None
+
+
+#: The options of ``ganzoo sample`` that draw from noise or pick a class: refused for a translation model.
+NOISE_OPTIONS = (("--label", "label"), ("--latent-grid", "latent_grid"), ("--interpolate", "interpolate"),
+                 ("--style-mix", "style_mix"), ("--truncation", "truncation"))
+
+
+def _given(args: argparse.Namespace, options: tuple[tuple[str, str], ...]) -> str | None:
+    """The first of ``options`` (flag, attribute) given on the command line, else None."""
+    return next((flag for flag, key in options if getattr(args, key, None) not in (None, False, [])), None)
+
+
+def _no_data_flags(args: argparse.Namespace, meta: dict[str, Any]) -> None:
+    """Refuse the data flags for a model that samples from noise (they pick a translation model's sources)."""
+    flag = _given(args, (("--dataset", "dataset"), ("--data-root", "data_root"), ("--data-option", "data_option")))
+    if flag:
+        raise ConfigError(f"{flag}: model {meta['model']!r} samples from noise and reads no data; drop {flag} (the "
+                          "data flags pick a translation model's source images)")
+
+
+def _translation_grid(args: argparse.Namespace, model: Any, meta: dict[str, Any], weights: str, fmt: str,
+                      out: Path) -> int:
+    """A translation model's grid (rows A, A→B, A→B→A, B, B→A, B→A→B) from the run's data: a PNG, or npz arrays."""
+    flag = _given(args, NOISE_OPTIONS)
+    if flag:
+        raise ConfigError(f"{flag}: model {meta['model']!r} translates images between two domains and draws nothing "
+                          f"from noise; drop {flag} ('ganzoo sample' draws the rows {', '.join(TRANSLATION_ROWS)}; "
+                          "'ganzoo translate RUN --input DIR --to B --out DIR' maps your images)")
+    spec = data_spec(args, recorded=DataSpec.from_record(meta.get("config") or {}))
+    images, _, nrow = grid_images(model, n=args.n, seed=args.seed, data=source_data(spec, model))
+    rows = f"{len(TRANSLATION_ROWS)} rows ({', '.join(TRANSLATION_ROWS)}) × {nrow} columns"
+    try:
+        if fmt == "npz":
+            domains = torch.tensor([0, 1, 0, 1, 0, 1]).repeat_interleave(nrow)  # the domain each row's images are in
+            write_npz(images, domains, out)
+            what = f"the translation grid's {len(images)} images as uint8 arrays, {rows}, labels their domain (0: A)"
+        else:
+            write_png(images, out, nrow)
+            what = f"translation grid: {rows}"
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out}: {exc.strerror or exc}; pass a writable --out") from None
+    console.print(f"wrote {out}: {what}, sources from {spec.describe()} (seed {args.seed}); {meta['model']} at step "
+                  f"{meta['step']}, {weights} ({meta['path']})", highlight=False, soft_wrap=True)
+    return 0
 
 
 def _picture(args: argparse.Namespace, model: Any, meta: dict[str, Any], weights: str) -> int:
