@@ -280,10 +280,15 @@ def test_create_model_checks_the_image_shape(shape: Any) -> None:
         ganzoo.create_model("gan", image_shape=shape, g_widths=[8], d_widths=[8])
 
 
-@pytest.mark.parametrize("classes", [0, -1, MAX_CLASSES + 1, 2.5, "10", True, None])
+@pytest.mark.parametrize("classes", [0, -1, MAX_CLASSES + 1, 2.5, "10", True])
 def test_create_model_checks_the_class_count(classes: Any) -> None:
     with pytest.raises(ConfigError, match="num_classes"):
         ganzoo.create_model("cgan", image_shape=(1, 8, 8), num_classes=classes, g_widths=[8], d_widths=[8])
+
+
+def test_create_model_without_a_class_count_gives_translation_models_their_two_domains() -> None:
+    assert ganzoo.create_model("cgan", image_shape=(1, 8, 8), g_widths=[8], d_widths=[8]).num_classes == 10
+    assert ganzoo.create_model("cyclegan", g_channels=4, d_channels=4).num_classes == 2
 
 
 def test_create_model_accepts_the_bounds_and_lists() -> None:
