@@ -265,7 +265,9 @@ class _Run:
             self.fail(check, f"{self.call} values lie in [{low:.4g}, {high:.4g}]; images must be in [-1, 1] "
                              "(end the generator with tanh)")
         if self.n > 1 and bool((out == out[:1]).all()):
-            self.fail(check, f"the {self.n} images are identical; each must come from its own noise (or input)")
+            what = "translations of different images" if m.translates else "samples"
+            self.fail(check, f"the {self.n} {what} are identical; each must come from its own "
+                             f"{'input' if m.translates else 'noise'}")
         if m.translates and tuple(self.sample(m, self.n, self.seed, labels=1).shape) != want:
             self.fail(check, "translate(images, 1) (domain B to A) does not return images of the input's shape")
         if not m.training:
