@@ -99,7 +99,8 @@ def make_image_folder(root: Path, sizes=((12, 10), (12, 10), (12, 10))) -> Path:
 
 # -- the loaders ----------------------------------------------------------------------------------------------
 def test_builtin_data_sets_are_registered() -> None:
-    assert {"mnist-embedded", "mnist", "fashion-mnist", "cifar10", "celeba", "imagefolder"} <= set(list_datasets())
+    assert {"mnist-embedded", "mnist-ab", "mnist", "fashion-mnist", "cifar10", "celeba", "imagefolder"} <= set(
+        list_datasets())
     with pytest.raises(UnknownNameError, match="ganzoo datasets"):
         load_dataset("mnistt")
 

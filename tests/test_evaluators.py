@@ -22,12 +22,13 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- registry -----------------------------------------------------------------------------------------------------
-def test_the_builtin_plugin_registers_both_evaluators() -> None:
+def test_the_builtin_plugin_registers_its_evaluators() -> None:
     table = host().table("evaluators")
-    assert {"mnist-cnn", "inception-v3"} <= set(table)
-    assert table["mnist-cnn"].plugin == "evaluators" and table["mnist-cnn"].dist == "ganzoo"
+    assert {"mnist-cnn", "mnist-ab-cnn", "inception-v3"} <= set(table)
+    for name in ("mnist-cnn", "mnist-ab-cnn"):
+        assert table[name].plugin == "evaluators" and table[name].dist == "ganzoo"
     names = [row["name"] for row in list_evaluators()]
-    assert "mnist-cnn" in names and "inception-v3" in names
+    assert {"mnist-cnn", "mnist-ab-cnn", "inception-v3"} <= set(names)
 
 
 def test_unknown_evaluators_suggest_close_names() -> None:

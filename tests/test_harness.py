@@ -383,7 +383,7 @@ def test_label_sweep_keeps_the_noise_of_each_column() -> None:
 def test_datasets_command_lists_the_builtins(capsys: pytest.CaptureFixture) -> None:
     assert main(["datasets", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert {"mnist-embedded", "mnist", "fashion-mnist", "cifar10", "celeba", "imagefolder"} <= set(rows)
+    assert {"mnist-embedded", "mnist-ab", "mnist", "fashion-mnist", "cifar10", "celeba", "imagefolder"} <= set(rows)
     assert "attribute" in rows["celeba"]["options"]
     assert main(["datasets"]) == 0
     assert "cifar10" in capsys.readouterr().out

