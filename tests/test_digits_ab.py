@@ -168,3 +168,22 @@ def test_zoo_yaml_scores_mnist_ab_with_its_evaluator() -> None:
     from ganzoo.metrics import dataset_evaluator
 
     assert dataset_evaluator("mnist-ab") == "mnist-ab-cnn"
+
+
+def test_the_evaluators_features_tell_the_domains_apart(ab) -> None:
+    """FID must see whether a translation changed the domain: real A vs real B far above two halves of B."""
+    from ganzoo.metrics import frechet_distance
+
+    data, _ = ab
+    ev = load_evaluator("mnist-ab-cnn")
+    with torch.no_grad():
+        a, _ = ev(data.images[data.labels == 0])
+        b, _ = ev(data.images[data.labels == 1])
+
+    def moments(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = f.double()
+        return f.mean(0), torch.cov(f.T)
+
+    between = frechet_distance(*moments(a), *moments(b))
+    within = frechet_distance(*moments(b[::2]), *moments(b[1::2]))
+    assert between > 50 * within, (between, within)
