@@ -2,10 +2,12 @@
 the default budget. Run by a developer after retuning, never by a user or a test::
 
     for m in gan cgan acgan dcgan vae; do ganzoo train $m --out runs/$m; done
-    python benchmarks/make_pretrained.py --runs runs            # all five, or name some
+    ganzoo train cyclegan --dataset mnist-ab --steps 3000 --out runs/cyclegan   # the translation suite's budget
+    python benchmarks/make_pretrained.py --runs runs            # all six, or name some
 
-Each folder is a compact export (the generator's moving average in float16) with its scores on the embedded MNIST
-(the data set's evaluator, N_EVAL samples, seed 0) and the commands that reproduce it, in config.json and the card.
+Each folder is a compact export (the generator's moving average in float16) with its scores on its data (the embedded
+MNIST; mnist-ab for cyclegan, whose 2,500 domain-A images are all translated) with the data set's evaluator, N_EVAL
+samples, seed 0, and the commands that reproduce it, in config.json and the card.
 ``tests/test_pretrained.py`` checks that the shipped weights still load and still score within a tolerance of it.
 """
 from __future__ import annotations
@@ -36,13 +38,14 @@ def make(name: str, run: Path, out: Path) -> dict:
         scores = evaluate(shipped, dataset=DataSpec.from_record(meta["config"]), n=N_EVAL, seed=0)
     kept = {k: scores[k] for k in SCORE_KEYS if scores.get(k) is not None}
     kept["protocol"] = scores["protocol"]
-    steps = meta["step"]
-    reproduce = [f"ganzoo train {name} --out runs/{name}        # zoo.yaml's budget: {steps:,} steps, seed 0, "
-                 "the embedded MNIST",
+    steps, spec = meta["step"], DataSpec.from_record(meta["config"])
+    train = f"ganzoo train {name} --out runs/{name}" + (f" --dataset {spec.name} --steps {steps}" if model.translates
+                                                       else "")
+    reproduce = [f"{train}        # {steps:,} steps, seed 0, {spec.describe()}",
                  f"ganzoo export runs/{name} --out {name} --compact",
                  f"ganzoo eval {name} --n {N_EVAL} --json     # the scores above"]
     write_export(model, meta, out, scores=kept, compact=True, overwrite=True, reproduce=reproduce, pretrained=True,
-                 grid=lambda path: save_grid(model, path, n=64, seed=0))
+                 grid=lambda path: save_grid(model, path, n=64, seed=0, data=spec.load() if model.translates else None))
     return kept
 
 

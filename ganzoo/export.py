@@ -68,7 +68,7 @@ HUB_PREFIX = "hf://"
 WEIGHT_DTYPES = ("float32", "float16")
 #: The scores an export carries from its run (each a finite number or null), with their protocol.
 SCORE_KEYS = ("fid", "inception_score", "inception_score_std", "kid", "kid_std", "precision", "recall", "density",
-              "coverage", "class_accuracy", "intra_fid")
+              "coverage", "class_accuracy", "intra_fid", "class_kept", "fid_untranslated")
 #: The largest config.json read (class names of 10,000 classes fit many times over).
 MAX_CONFIG_BYTES = 16 * 2**20
 #: The largest weights file read.

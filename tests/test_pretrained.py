@@ -15,7 +15,9 @@ from ganzoo.errors import UnknownNameError
 from ganzoo.metrics import evaluate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-BUILT_INS = ("gan", "cgan", "acgan", "dcgan", "vae")
+BUILT_INS = ("gan", "cgan", "acgan", "dcgan", "vae", "cyclegan")
+#: The data each was trained on: the embedded MNIST, or the two-domain digits for the translation model.
+DATA = {"cyclegan": "mnist-ab"}
 #: How far a re-scored FID may be from its card: 2% of it plus 0.05 (same samples, seed and evaluator: only
 #: floating-point differences between CPUs move it).
 FID_TOLERANCE = (0.02, 0.05)
@@ -32,14 +34,14 @@ def card(name: str) -> dict:
 def test_the_shipped_weights_still_score_what_their_card_says(name: str) -> None:
     config = card(name)
     scores, protocol = config["scores"], config["scores"]["protocol"]
-    assert config["weights_dtype"] == "float16" and config["dataset"] == "mnist-embedded"
+    assert config["weights_dtype"] == "float16" and config["dataset"] == DATA.get(name, "mnist-embedded")
     model = ganzoo.load(name, pretrained=True)
     now = evaluate(model, dataset=DataSpec.from_record(config), n=protocol["fake_count"], seed=protocol["seed"])
     assert now["protocol"]["evaluator"] == protocol["evaluator"]
     assert now["protocol"]["weights_sha256"] == protocol["weights_sha256"]
     rel, absolute = FID_TOLERANCE
     assert abs(now["fid"] - scores["fid"]) <= rel * scores["fid"] + absolute, (now["fid"], scores["fid"])
-    for key in ("precision", "recall", "density", "coverage", "class_accuracy"):
+    for key in ("precision", "recall", "density", "coverage", "class_accuracy", "class_kept"):
         if scores.get(key) is not None:
             assert abs(now[key] - scores[key]) <= SHARE_TOLERANCE, (key, now[key], scores[key])
 
@@ -74,3 +76,22 @@ def test_a_model_without_shipped_weights_says_which_have_them() -> None:
             ganzoo.pretrained_dir("bare")
     finally:
         host().unregister_plugin("bare-plugin")
+
+
+def test_translate_takes_the_pretrained_cyclegan_offline(tmp_path: Path) -> None:
+    """The card's usage line: grey digits in, coloured digits on a light background out."""
+    import numpy as np
+    from PIL import Image
+
+    from ganzoo.data import embedded_mnist
+
+    threes = tmp_path / "threes"
+    threes.mkdir()
+    data = embedded_mnist()
+    for i, image in enumerate(data.images[data.labels == 3][:4]):
+        Image.fromarray(image[0].numpy()).save(threes / f"{i}.png")
+    out = tmp_path / "out"
+    assert main(["translate", "cyclegan", "--pretrained", "--input", str(threes), "--to", "B", "--out", str(out)]) == 0
+    pixels = np.stack([np.asarray(Image.open(out / f"{i}.png")) for i in range(4)])
+    assert pixels.shape == (4, 28, 28, 3)
+    assert pixels[:, 0, :, :].mean() > 150  # the border: a light background where the input was black

@@ -62,6 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                   "translation")
     p.add_argument("--batch-size", type=int, default=64, help="images translated at once (default 64)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--pretrained", action="store_true",
+                   help="the first argument is a model's name: use the weights its plugin ships ('ganzoo list')")
     p.add_argument("--raw", action="store_true", help="translate with the trained weights, not their moving average "
                                                       "(models trained with ema_decay or ema_half_life)")
     p.set_defaults(func=run)
