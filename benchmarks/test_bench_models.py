@@ -16,13 +16,14 @@ import torch
 import ganzoo
 from ganzoo.sampling import sample_images
 from ganzoo.testing import tiny_batch
+from ganzoo.translation import translate_images
 
 SAMPLES = 1000
 
 
 def _model(name: str) -> ganzoo.GenerativeModel:
     torch.manual_seed(0)
-    return ganzoo.create_model(name, image_shape=(1, 28, 28), num_classes=10)
+    return ganzoo.create_model(name, image_shape=(1, 28, 28))  # 10 classes; a translation model's two domains
 
 
 @pytest.mark.parametrize("name", ganzoo.list_models())
@@ -30,7 +31,7 @@ def test_train_step(benchmark: Any, name: str) -> None:
     """One ``train_step`` at the model's batch size (all its critic/generator updates included)."""
     model = _model(name)
     batch_size = int(getattr(model.hp, "batch_size", 64))
-    batch = tiny_batch((1, 28, 28), n=batch_size, num_classes=10, seed=0)
+    batch = tiny_batch((1, 28, 28), n=batch_size, num_classes=model.num_classes, seed=0)
     model.train()
     model.train_step(batch, 0)  # warm-up: lazy allocations, oneDNN primitive caches
     step = iter(range(1, 10**9))
@@ -42,10 +43,15 @@ def test_train_step(benchmark: Any, name: str) -> None:
 
 @pytest.mark.parametrize("name", ganzoo.list_models())
 def test_sampling(benchmark: Any, name: str) -> None:
-    """Generating 1,000 images in evaluation mode (what scoring and sample grids do), seeded."""
+    """Generating 1,000 images in evaluation mode (what scoring and sample grids do), seeded; a translation model
+    translates 1,000 images of domain A."""
     model = _model(name)
     model.eval()
-    images, _ = benchmark(sample_images, model, SAMPLES, seed=0)
+    if model.translates:
+        sources = tiny_batch((1, 28, 28), n=SAMPLES, num_classes=2, seed=0).images
+        images = benchmark(translate_images, model, sources, 0)
+    else:
+        images, _ = benchmark(sample_images, model, SAMPLES, seed=0)
     assert images.shape == (SAMPLES, 1, 28, 28)
     benchmark.extra_info.update(threads=torch.get_num_threads())
     if not benchmark.disabled:

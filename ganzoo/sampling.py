@@ -9,14 +9,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganzoo.data import ImageData, to_uint8, to_unit_range
-from ganzoo.errors import ConfigError, DataError
+from ganzoo.data import ImageData, to_uint8
+from ganzoo.errors import ConfigError
 from ganzoo.files import atomic_write
-from ganzoo.guard import checked_sample, checked_translate
+from ganzoo.guard import checked_sample
+from ganzoo.translation import domain_sources, translate_images
 
 __all__ = [
-    "TRANSLATION_ROWS", "check_label", "domain_picks", "domain_sources", "grid_images", "grid_size", "label_sweep", "sample_images",
-    "save_grid", "translate_images", "translation_rows", "write_npz", "write_png",
+    "TRANSLATION_ROWS", "check_label", "grid_images", "grid_size", "label_sweep", "sample_images",
+    "save_grid", "translation_rows", "write_npz", "write_png",
 ]
 
 #: The rows of a translation model's grid, top to bottom.
@@ -71,29 +72,6 @@ def label_sweep(model: Any, columns: int, seed: int = 0) -> tuple[torch.Tensor, 
                                        _generator(model, seed)).float().cpu())
             labels.append(torch.full((columns,), k))
     return torch.cat(rows), torch.cat(labels)
-
-
-def domain_picks(data: ImageData, domain: int, count: int, seed: int = 0) -> torch.Tensor:
-    """The indices (ascending) into ``data`` of ``count`` images of ``domain`` (class 0: A, 1: B), a seeded random
-    choice (all of them when the domain has ``count`` or fewer)."""
-    index = torch.nonzero(data.labels == domain).reshape(-1)
-    if len(index) == 0:
-        raise DataError(f"data set {data.name!r} has no images of domain {'AB'[domain]} (class {domain}); a "
-                        "translation model needs images of both domains")
-    return index[torch.randperm(len(index), generator=torch.Generator().manual_seed(int(seed)))[:count]].sort().values
-
-
-def domain_sources(data: ImageData, domain: int, count: int, seed: int = 0) -> torch.Tensor:
-    """``count`` images of ``domain`` (class 0: A, 1: B) of ``data`` as [-1, 1] floats, a seeded random choice
-    (fewer when the domain has fewer; :func:`domain_picks`)."""
-    return to_unit_range(data.images[domain_picks(data, domain, count, seed)])
-
-
-def translate_images(model: Any, images: torch.Tensor, source_domain: int, batch_size: int = 500) -> torch.Tensor:
-    """``images`` ([-1, 1], any device) translated from ``source_domain`` by ``model``, in batches, on the CPU."""
-    out = [checked_translate(model, images[i:i + batch_size].to(model.device), source_domain).float().cpu()
-           for i in range(0, len(images), batch_size)]
-    return torch.cat(out) if out else torch.empty(0, *model.image_shape)
 
 
 def translation_rows(model: Any, data: ImageData, columns: int, seed: int = 0) -> torch.Tensor:

@@ -13,11 +13,13 @@ from typing import Any, ClassVar, Mapping
 
 import torch
 
-from ganzoo.data import DataSpec, ImageData
+from ganzoo.data import DataSpec, ImageData, to_unit_range
 from ganzoo.errors import ConfigError, DataError
+from ganzoo.guard import checked_translate
 from ganzoo.model import Batch, GenerativeModel
 
-__all__ = ["DOMAINS", "TranslationModel", "domain_index", "domain_label", "source_data"]
+__all__ = ["DOMAINS", "TranslationModel", "domain_index", "domain_label", "domain_picks", "domain_sources",
+           "source_data", "translate_images"]
 
 #: The two domains' names: ``A`` is class 0 of the data, ``B`` class 1.
 DOMAINS = ("A", "B")
@@ -90,3 +92,26 @@ def source_data(spec: DataSpec, model: Any) -> ImageData:
                         f"{model.name!r} translates {shape} images between two domains: pass the data it was "
                         "trained on (--dataset, --data-root, --data-option, e.g. classes=[3,8])")
     return data
+
+
+def domain_picks(data: ImageData, domain: int, count: int, seed: int = 0) -> torch.Tensor:
+    """The indices (ascending) into ``data`` of ``count`` images of ``domain`` (class 0: A, 1: B), a seeded random
+    choice (all of them when the domain has ``count`` or fewer)."""
+    index = torch.nonzero(data.labels == domain).reshape(-1)
+    if len(index) == 0:
+        raise DataError(f"data set {data.name!r} has no images of domain {'AB'[domain]} (class {domain}); a "
+                        "translation model needs images of both domains")
+    return index[torch.randperm(len(index), generator=torch.Generator().manual_seed(int(seed)))[:count]].sort().values
+
+
+def domain_sources(data: ImageData, domain: int, count: int, seed: int = 0) -> torch.Tensor:
+    """``count`` images of ``domain`` (class 0: A, 1: B) of ``data`` as [-1, 1] floats, a seeded random choice
+    (fewer when the domain has fewer; :func:`domain_picks`)."""
+    return to_unit_range(data.images[domain_picks(data, domain, count, seed)])
+
+
+def translate_images(model: Any, images: torch.Tensor, source_domain: int, batch_size: int = 500) -> torch.Tensor:
+    """``images`` ([-1, 1], any device) translated from ``source_domain`` by ``model``, in batches, on the CPU."""
+    out = [checked_translate(model, images[i:i + batch_size].to(model.device), source_domain).float().cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out) if out else torch.empty(0, *model.image_shape)

@@ -24,7 +24,8 @@ from ganzoo.errors import ExportError
 from ganzoo.export import exported_tensors, write_export
 from ganzoo.harness import TrainOptions, train
 from ganzoo.registry import host
-from ganzoo.sampling import sample_images, translate_images
+from ganzoo.sampling import sample_images
+from ganzoo.translation import translate_images
 from ganzoo_builtin.cgan import CGAN
 from ganzoo_builtin.gan import GAN
 

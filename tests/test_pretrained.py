@@ -72,6 +72,7 @@ def test_a_model_without_shipped_weights_says_which_have_them() -> None:
     host().register_plugin(Plugin(), name="bare-plugin")
     try:
         with pytest.raises(UnknownNameError, match="'bare' ships no pretrained weights; these do: acgan, cgan, "
+                                                   "cyclegan, "
                                                    "dcgan, gan, vae"):
             ganzoo.pretrained_dir("bare")
     finally:

@@ -26,8 +26,8 @@ from ganzoo.data import to_uint8, to_unit_range
 from ganzoo.errors import ConfigError, DataError
 from ganzoo.files import atomic_write, file_problem, os_fix, os_reason
 from ganzoo.pictures import captioned, write_picture
-from ganzoo.sampling import translate_images, write_npz
-from ganzoo.translation import domain_index, domain_label
+from ganzoo.sampling import write_npz
+from ganzoo.translation import domain_index, domain_label, translate_images
 
 __all__ = ["GRID_PAIRS", "GRID_COLUMNS", "MAX_BATCH", "add_parser", "read_folder", "read_npz", "run"]
 

@@ -32,8 +32,7 @@ from ganzoo.metrics.frechet import frechet_distance
 from ganzoo.metrics.heads import Head, SharedForward
 from ganzoo.metrics.lookup import load_evaluator
 from ganzoo.metrics.manifold import prdc_protocol, prdc_scores, prdc_subset_size
-from ganzoo.sampling import domain_picks, translate_images
-from ganzoo.translation import DOMAINS
+from ganzoo.translation import DOMAINS, domain_picks, translate_images
 
 __all__ = [
     "CLASS_KEPT", "FAKE_INPUT", "Scorer", "balanced_labels", "dataset_evaluator", "evaluate", "extract",
