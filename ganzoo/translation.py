@@ -70,7 +70,7 @@ def domain_index(name: Any, class_names: list[str] | None = None) -> int:
     names = list(class_names or [])[:2]
     if text in names:
         return names.index(text)
-    known = ", ".join(["A", "B", *(f"{n!r}" for n in names)])
+    known = ", ".join(["A", "B", *(f"{n!r}" for n in names if str(n).upper() not in DOMAINS)])
     raise ConfigError(f"domain {text!r} does not exist; a translation model has two: {known}")
 
 
