@@ -22,8 +22,9 @@ from ganzoo.metrics.evaluators import Evaluator, sha256_file
 from ganzoo.registry import host
 
 __all__ = [
-    "FORMAT", "MAX_BYTES", "ClassifierEvaluator", "ClassifierNet", "FitConfig", "accuracy", "default_holdout", "fit_classifier",
-    "fit_evaluator", "load_classifier", "load_labelled_data", "save_classifier", "scale_input", "stratified_split",
+    "FORMAT", "MAX_BYTES", "ClassifierEvaluator", "ClassifierNet", "FitConfig", "accuracy", "default_holdout",
+    "fit_classifier", "fit_evaluator", "load_classifier", "load_labelled_data", "report_fit", "save_classifier",
+    "scale_input", "stratified_split",
 ]
 
 #: The largest classifier evaluator file read (they are a few hundred kilobytes).
@@ -348,3 +349,12 @@ def fit_evaluator(dataset: "str | DataSpec", *, name: str | None = None, out: st
         fix = "pass a writable --out" if out else f"pass --out PATH, or point ${CACHE_ENV} at a writable folder"
         raise MetricsError(f"cannot write the evaluator to {path}: {os_reason(exc)}; {fix}") from None
     return {**sidecar, "path": str(path), "train_accuracy": record["train_accuracy"]}
+
+
+def report_fit(record: dict[str, Any], path: str | os.PathLike, digest: str, log: Callable[[str], None] = print
+               ) -> None:
+    """Print what a shipped evaluator's training command reports: held-out accuracy, the file written, its SHA-256."""
+    log(f"held-out accuracy {record['heldout_accuracy']:.4f} on {record['heldout_count']} images "
+        f"(train {record['train_accuracy']:.4f})")
+    log(f"wrote {path} ({Path(path).stat().st_size:,} bytes)")
+    log(f"SHA-256 {digest}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ganzoo.data import embedded_mnist
 from ganzoo.metrics.classifier import ClassifierEvaluator, FitConfig, fit_classifier, load_classifier, \
-    save_classifier
+    report_fit, save_classifier
 
 __all__ = ["ASSET", "FIT", "MNIST_CNN_SHA256", "NAME", "load_embedded_evaluator", "main"]
 
@@ -47,10 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     net, record = fit_classifier(data.images, data.labels, data.num_classes, cfg, log=print)
     digest = save_classifier(args.out, net, image_shape=data.image_shape, num_classes=data.num_classes,
                              record=record)
-    print(f"held-out accuracy {record['heldout_accuracy']:.4f} on {record['heldout_count']} images "
-          f"(train {record['train_accuracy']:.4f})")
-    print(f"wrote {args.out} ({Path(args.out).stat().st_size:,} bytes)")
-    print(f"SHA-256 {digest}")
+    report_fit(record, args.out, digest)
     return 0
 
 

@@ -25,7 +25,7 @@ import torch
 
 from ganzoo.digits_ab import CLASS_NAMES, NAME as DATASET, two_domain_digits
 from ganzoo.metrics.classifier import ClassifierEvaluator, FitConfig, fit_classifier, load_classifier, \
-    save_classifier, scale_input, stratified_split
+    report_fit, save_classifier, scale_input, stratified_split
 from ganzoo.metrics.evaluators import Evaluator
 
 __all__ = ["ASSET", "FIT", "MNIST_AB_CNN_SHA256", "NAME", "DigitEvaluator", "fold_digits", "heldout_split",
@@ -107,10 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     record["heldout_accuracy_by_domain"] = by_domain
     record["heldout_domain_accuracy"] = domain_acc
     digest = save_classifier(args.out, net, image_shape=data.image_shape, num_classes=20, record=record)
-    print(f"held-out accuracy {record['heldout_accuracy']:.4f} on {record['heldout_count']} images "
-          f"(train {record['train_accuracy']:.4f})")
-    print(f"wrote {args.out} ({Path(args.out).stat().st_size:,} bytes)")
-    print(f"SHA-256 {digest}")
+    report_fit(record, args.out, digest)
     return 0
 
 
