@@ -15,6 +15,7 @@ from rich.table import Table
 from ganzoo import pretrained_dir
 from ganzoo.checkpoint import load_model
 from ganzoo.commands.dataflags import add_data_flags, data_spec
+from ganzoo.commands.sample import add_weights_flags
 from ganzoo.config import SECTION_CHOICES, load_zoo
 from ganzoo.console import console, err_console
 from ganzoo.data import DataSpec
@@ -73,10 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "evaluator download')")
     p.add_argument("--config", help="zoo file (default: the zoo's zoo.yaml)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    p.add_argument("--pretrained", action="store_true",
-                   help="the first argument is a model's name: use the weights its plugin ships ('ganzoo list')")
-    p.add_argument("--raw", action="store_true", help="score the trained weights, not the generator's moving "
-                                                       "average (models trained with ema_decay or ema_half_life)")
+    add_weights_flags(p, "score")
     p.set_defaults(func=run_eval)
 
 

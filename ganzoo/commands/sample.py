@@ -19,7 +19,8 @@ from ganzoo.rng import check_seed
 from ganzoo.sampling import TRANSLATION_ROWS, check_label, grid_images, sample_images, write_npz, write_png
 from ganzoo.translation import source_data
 
-__all__ = ["FORMATS", "MAX_SAMPLES", "NOISE_OPTIONS", "add_parser", "label_index", "load_for_sampling", "run"]
+__all__ = ["FORMATS", "MAX_SAMPLES", "NOISE_OPTIONS", "add_parser", "add_weights_flags", "label_index", "load_for_sampling",
+           "run"]
 
 FORMATS = ("png", "npz")
 #: The most samples one ``ganzoo sample`` writes (they are held in memory).
@@ -61,10 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--truncation", type=float, metavar="PSI",
                    help="models with a truncation hyperparameter (stylegan): ψ pulling w towards its average "
                         "(1: none, 0: the average image; default: the run's)")
-    p.add_argument("--pretrained", action="store_true",
-                   help="the first argument is a model's name: use the weights its plugin ships ('ganzoo list')")
-    p.add_argument("--raw", action="store_true", help="sample from the trained weights, not their moving average "
-                                                       "(models trained with ema_decay or ema_half_life)")
+    add_weights_flags(p, "sample from")
     add_data_flags(p, "translation models: the data set of the grid's source images (default: the run's own)")
     p.set_defaults(func=run)
 
@@ -108,6 +106,15 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"wrote {out}: {what} from {meta['model']} at step {meta['step']}, {weights} ({meta['path']})",
                   highlight=False, soft_wrap=True)
     return 0
+
+
+def add_weights_flags(p: argparse.ArgumentParser, verb: str) -> None:
+    """``--pretrained`` (RUN is a model's name: its plugin's shipped weights) and ``--raw`` (the trained weights, not
+    their moving average), for the commands that load a model to use it (``verb``: "sample from", "score", ...)."""
+    p.add_argument("--pretrained", action="store_true",
+                   help="the first argument is a model's name: use the weights its plugin ships ('ganzoo list')")
+    p.add_argument("--raw", action="store_true", help=f"{verb} the trained weights, not their moving average "
+                                                      "(models trained with ema_decay or ema_half_life)")
 
 
 def load_for_sampling(args: argparse.Namespace) -> tuple[Any, dict[str, Any], str]:

@@ -20,7 +20,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ganzoo import imagefiles
-from ganzoo.commands.sample import load_for_sampling
+from ganzoo.commands.sample import add_weights_flags, load_for_sampling
 from ganzoo.console import console, err_console
 from ganzoo.data import to_uint8, to_unit_range
 from ganzoo.errors import ConfigError, DataError
@@ -62,10 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                   "translation")
     p.add_argument("--batch-size", type=int, default=64, help="images translated at once (default 64)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--pretrained", action="store_true",
-                   help="the first argument is a model's name: use the weights its plugin ships ('ganzoo list')")
-    p.add_argument("--raw", action="store_true", help="translate with the trained weights, not their moving average "
-                                                      "(models trained with ema_decay or ema_half_life)")
+    add_weights_flags(p, "translate with")
     p.set_defaults(func=run)
 
 
