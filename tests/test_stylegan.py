@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 import ganzoo
@@ -103,3 +104,29 @@ def test_modulated_conv_equals_the_per_sample_modulated_weight() -> None:
     ref = torch.cat([F.conv2d(x[i:i + 1], weight[i], padding=1) for i in range(2)])
     ref = F.leaky_relu(ref + conv.bias[None, :, None, None], 0.2) * math.sqrt(2)
     torch.testing.assert_close(conv(x, w), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_minibatch_std_lets_the_discriminator_see_the_batch_spread() -> None:
+    from ganzoo_builtin.stylegan import MinibatchStd
+
+    same = torch.randn(1, 3, 4, 4).expand(8, -1, -1, -1)
+    out = MinibatchStd(4)(same)
+    assert out.shape == (8, 4, 4, 4) and torch.equal(out[:, :3], same) and out[:, 3].abs().max() < 1e-3
+    varied = torch.randn(6, 3, 4, 4)  # 6 samples, groups of 4: falls back to groups of 3
+    assert (MinibatchStd(4)(varied)[:, 3] > 0.5).all()
+    model = build(mbstd_group=4)
+    x = torch.randn(4, 1, 28, 28)
+    alone, mixed = model.discriminate(x, None), model.discriminate(torch.cat([x[:1], x[:1] * 0, x[2:]]), None)
+    assert not torch.allclose(alone[0], mixed[0])  # sample 0's logit depends on its group
+    assert torch.allclose(build(mbstd_group=0).discriminate(x, None)[:1], build(mbstd_group=0).discriminate(x[:1], None))
+
+
+def test_mapping_lr_mul_scales_the_mapping_networks_rate_only() -> None:
+    model = build(mapping_lr_mul=0.0)
+    mapping = {k: v.clone() for k, v in model.G.mapping.state_dict().items()}
+    const = model.G.const.detach().clone()
+    model.train_step(tiny_batch((1, 28, 28), 4), 1)
+    assert all(torch.equal(v, model.G.mapping.state_dict()[k]) for k, v in mapping.items())
+    assert not torch.equal(const, model.G.const)
+    groups = build(mapping_lr_mul=0.01).optimizers["G"].param_groups
+    assert sorted(g["lr"] for g in groups) == [pytest.approx(2e-5), pytest.approx(2e-3)]

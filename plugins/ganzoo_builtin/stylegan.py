@@ -19,7 +19,8 @@ from ganzoo.model import Range
 from ganzoo.nn import ConvEncoder, conv_plan
 
 __all__ = [
-    "MappingNetwork", "ModulatedConv", "StyleGAN", "StyleGenerator", "register_models", "style_mix_grid",
+    "MappingNetwork", "MinibatchStd", "ModulatedConv", "StyleDiscriminator", "StyleGAN", "StyleGenerator",
+    "register_models", "style_mix_grid",
 ]
 
 
@@ -154,6 +155,54 @@ class StyleGenerator(nn.Module):
         return self.synthesis(ws)
 
 
+class MinibatchStd(nn.Module):
+    """StyleGAN's minibatch standard deviation: appends one feature map, the spread of the features across samples.
+
+    The batch is split into groups of ``group_size`` (the whole batch if smaller; sizes that do not divide it use
+    the largest divisor that is not larger); per group, the standard deviation of every feature over the group's
+    samples is averaged into one number, broadcast as an extra channel to each member. A generator that collapses
+    to few modes gives batches of low spread, which the discriminator then sees directly.
+    """
+
+    def __init__(self, group_size: int = 4) -> None:
+        """Statistics over groups of ``group_size`` samples."""
+        super().__init__()
+        self.group_size = group_size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` (N, C, H, W) → (N, C + 1, H, W)."""
+        n, c, h, w = x.shape
+        g = min(self.group_size, n)
+        while n % g:
+            g -= 1
+        std = x.reshape(g, n // g, c, h, w).float().var(dim=0, unbiased=False).add(1e-8).sqrt()  # (N/g, C, H, W)
+        std = std.mean(dim=(1, 2, 3)).to(x.dtype)  # (N/g,)
+        return torch.cat([x, std.repeat(g)[:, None, None, None].expand(n, 1, h, w)], dim=1)
+
+
+class StyleDiscriminator(nn.Module):
+    """Strided convs (:class:`ganzoo.nn.ConvEncoder` without its flatten) and StyleGAN's epilogue at the base size.
+
+    With ``mbstd_group`` > 0: a :class:`MinibatchStd` channel, a 3×3 conv and LeakyReLU(0.2) at the base size
+    before the linear logit; with 0, the encoder's features go straight to the linear logit.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], width: int, mbstd_group: int = 4) -> None:
+        """A discriminator of ``image_shape`` images with base ``width`` (doubling per stage)."""
+        super().__init__()
+        encoder = ConvEncoder(image_shape, width, norm="none", act="leaky")
+        layers = list(encoder.body)[:-1]  # without the Flatten
+        channels = encoder.out_features // math.prod(conv_plan(image_shape)[1])
+        if mbstd_group > 0:
+            layers += [MinibatchStd(mbstd_group), nn.Conv2d(channels + 1, channels, 3, padding=1), nn.LeakyReLU(0.2)]
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        self.logit = nn.Linear(encoder.out_features, 1)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Validity logits ``(N, 1)``."""
+        return self.logit(self.body(images))
+
+
 class StyleGAN(AdversarialModel):
     """Unconditional StyleGAN2-style GAN, small: mapping network, modulated convs, noise, style mixing, truncation.
 
@@ -170,19 +219,31 @@ class StyleGAN(AdversarialModel):
     description = "StyleGAN2-style (Karras 2020), small: mapping net, modulated convs, noise, style mixing, truncation"
     defaults = {**AdversarialModel.defaults, "latent_dim": 64, "w_dim": 64, "mapping_layers": 4, "g_channels": 16,
                 "d_channels": 32, "style_mixing": 0.9, "truncation": 1.0, "w_avg_beta": 0.995, "lr_g": 2e-3,
-                "lr_d": 2e-3, "beta1": 0.0, "beta2": 0.99, "regularizers": ["r1"], "r1_gamma": 1.0}
+                "lr_d": 2e-3, "beta1": 0.0, "beta2": 0.99, "regularizers": ["r1"], "r1_gamma": 1.0, "mbstd_group": 0,
+                "mapping_lr_mul": 1.0}
     choices = {**AdversarialModel.choices, "w_dim": Range(1, 4096), "mapping_layers": Range(1, 16),
                "g_channels": Range(1, 4096), "d_channels": Range(1, 4096), "style_mixing": Range(0, 1),
-               "truncation": Range(-2, 2), "w_avg_beta": Range(0, 1)}
+               "truncation": Range(-2, 2), "w_avg_beta": Range(0, 1), "mbstd_group": Range(0, 65536),
+               "mapping_lr_mul": Range(0, 1)}
 
     def __init__(self, hparams: Mapping[str, Any] | None = None, image_shape: tuple[int, int, int] = (1, 28, 28),
                  num_classes: int = 10) -> None:
         super().__init__(hparams, image_shape, num_classes)
         self.G = StyleGenerator(self.hp.latent_dim, self.image_shape, self.hp.g_channels, self.hp.w_dim,
                                 self.hp.mapping_layers, self.hp.w_avg_beta)
-        encoder = ConvEncoder(self.image_shape, self.hp.d_channels, norm="none", act="leaky")
-        self.D = nn.Sequential(encoder, nn.Linear(encoder.out_features, 1))
+        self.D = StyleDiscriminator(self.image_shape, self.hp.d_channels, self.hp.mbstd_group)
         self.build_optimizers()
+
+    def build_optimizers(self) -> None:
+        """Adam for G and D as :class:`AdversarialModel`'s, the mapping network's rate × ``mapping_lr_mul``."""
+        super().build_optimizers()
+        if self.hp.mapping_lr_mul != 1:
+            mapping = list(self.G.mapping.parameters())
+            ids = {id(p) for p in mapping}
+            rest = [p for p in self.G.parameters() if id(p) not in ids]
+            self.optimizers["G"] = torch.optim.Adam(
+                [{"params": rest}, {"params": mapping, "lr": self.hp.lr_g * self.hp.mapping_lr_mul}],
+                lr=self.hp.lr_g, betas=(self.hp.beta1, self.hp.beta2))
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """z → image in [-1, 1]: style mixing in training, the truncation ψ in eval mode."""
