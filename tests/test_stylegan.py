@@ -130,3 +130,11 @@ def test_mapping_lr_mul_scales_the_mapping_networks_rate_only() -> None:
     assert not torch.equal(const, model.G.const)
     groups = build(mapping_lr_mul=0.01).optimizers["G"].param_groups
     assert sorted(g["lr"] for g in groups) == [pytest.approx(2e-5), pytest.approx(2e-3)]
+
+
+def test_style_mix_grid_splits_coarse_and_fine_at_a_resolution_boundary() -> None:
+    model = build()
+    assert (model.G.num_ws, model.G.num_coarse) == (5, 3)  # 7×7 + 14×14 coarse, 28×28 fine
+    torch.testing.assert_close(style_mix_grid(model, 2, 2, 1), style_mix_grid(model, 2, 2, 1, coarse=3))
+    g32 = ganzoo.create_model("stylegan", image_shape=(1, 32, 32), **TINY).G
+    assert (g32.num_ws, g32.num_coarse) == (7, 5)

@@ -119,6 +119,9 @@ class StyleGenerator(nn.Module):
             self.convs.append(ModulatedConv(widths[i], widths[i], 3, w_dim, noise_size=size))
             self.to_rgb.append(ModulatedConv(widths[i], image_shape[0], 1, w_dim, demodulate=False, activate=False))
         self.num_ws = len(self.convs)
+        #: Styles of the coarse resolutions: the base and the first half of the stages (rounded up), ending at a
+        #: resolution boundary. 28×28: 3 of 5 (7×7 and 14×14; 28×28 is fine), 32×32: 5 of 7 (4–16), 64×64: 5 of 9.
+        self.num_coarse = 1 + 2 * math.ceil(stages / 2)
 
     def ws(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
         """z → w ``(N, w_dim)`` pulled towards ``w_avg`` by ψ = ``truncation`` (1: none); in training, updates ``w_avg``."""
@@ -264,11 +267,12 @@ def style_mix_grid(model: StyleGAN, rows: int, cols: int, seed: int = 0, coarse:
     """The paper's style-mixing grid ``((rows+1)·(cols+1), C, H, W)``: coarse styles by row, fine ones by column.
 
     The top row shows the ``cols`` column sources, the left column the ``rows`` row sources (the corner is black);
-    cell (r, c) takes the first ``coarse`` styles (default: half, the low resolutions) from row source r and the
-    rest from column source c. Uses the model's sampling weights (its average, if any) and its ``truncation``.
+    cell (r, c) takes the first ``coarse`` styles (default: ``num_coarse``, the low resolutions) from row source r and
+    the rest from column source c. Half the styles (2 of 5 at 28×28) split the 14×14 stage: its second conv and its
+    toRGB then came from the column and the cells took the column's digit as often as the row's (1,000 steps). Uses the model's sampling weights (its average, if any) and its ``truncation``.
     """
     g: StyleGenerator = model.G
-    coarse = g.num_ws // 2 if coarse is None else coarse
+    coarse = g.num_coarse if coarse is None else coarse
     gen = torch.Generator().manual_seed(seed)
     z_rows = torch.randn(rows, model.hp.latent_dim, generator=gen).to(model.device)
     z_cols = torch.randn(cols, model.hp.latent_dim, generator=gen).to(model.device)
