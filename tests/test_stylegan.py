@@ -118,7 +118,8 @@ def test_minibatch_std_lets_the_discriminator_see_the_batch_spread() -> None:
     x = torch.randn(4, 1, 28, 28)
     alone, mixed = model.discriminate(x, None), model.discriminate(torch.cat([x[:1], x[:1] * 0, x[2:]]), None)
     assert not torch.allclose(alone[0], mixed[0])  # sample 0's logit depends on its group
-    assert torch.allclose(build(mbstd_group=0).discriminate(x, None)[:1], build(mbstd_group=0).discriminate(x[:1], None))
+    plain = build(mbstd_group=0)
+    assert torch.allclose(plain.discriminate(x, None)[:1], plain.discriminate(x[:1], None))
 
 
 def test_mapping_lr_mul_scales_the_mapping_networks_rate_only() -> None:

@@ -209,12 +209,14 @@ class StyleDiscriminator(nn.Module):
 class StyleGAN(AdversarialModel):
     """Unconditional StyleGAN2-style GAN, small: mapping network, modulated convs, noise, style mixing, truncation.
 
-    G: :class:`StyleGenerator` (skip architecture: toRGB per resolution). D: strided convs
-    (:class:`ganzoo.nn.ConvEncoder`, no normalisation, LeakyReLU) and a linear logit; the non-saturating logistic
-    loss (``bce``) with lazy R1 on real images, as StyleGAN2. Path-length regularisation is left out: it needs a
-    second generator pass with a double backward through the modulated convs (≈ +50% G cost every 4th step) and
-    mainly smooths w → image for projection and interpolation, not sample quality at this size. Equalised
-    learning rate is used in the synthesis convs only; the mapping network is plain (no lr multiplier).
+    G: :class:`StyleGenerator` (skip architecture: toRGB per resolution). D: :class:`StyleDiscriminator`, strided
+    convs (no normalisation, LeakyReLU), StyleGAN's minibatch-stddev epilogue (``mbstd_group``; 0: off) and a
+    linear logit; the non-saturating logistic loss (``bce``) with lazy R1 on real images, as StyleGAN2.
+    Path-length regularisation is left out: it needs a second generator pass with a double backward through the
+    modulated convs (≈ +50% G cost every 4th step) and mainly smooths w → image for projection and interpolation,
+    not sample quality at this size. Equalised
+    learning rate is used in the synthesis convs only; the mapping network is plain, its Adam rate scaled by
+    ``mapping_lr_mul`` (StyleGAN's 0.01, which with Adam is what its equalised-lr multiplier amounts to).
     ``truncation`` ψ is applied at sampling (eval mode) only; ``style_mixing`` is the per-batch mixing probability.
     """
 
@@ -222,8 +224,8 @@ class StyleGAN(AdversarialModel):
     description = "StyleGAN2-style (Karras 2020), small: mapping net, modulated convs, noise, style mixing, truncation"
     defaults = {**AdversarialModel.defaults, "latent_dim": 64, "w_dim": 64, "mapping_layers": 4, "g_channels": 16,
                 "d_channels": 32, "style_mixing": 0.9, "truncation": 1.0, "w_avg_beta": 0.995, "lr_g": 2e-3,
-                "lr_d": 2e-3, "beta1": 0.0, "beta2": 0.99, "regularizers": ["r1"], "r1_gamma": 1.0, "mbstd_group": 0,
-                "mapping_lr_mul": 1.0}
+                "lr_d": 2e-3, "beta1": 0.0, "beta2": 0.99, "regularizers": ["r1"], "r1_gamma": 1.0, "mbstd_group": 4,
+                "mapping_lr_mul": 0.01}
     choices = {**AdversarialModel.choices, "w_dim": Range(1, 4096), "mapping_layers": Range(1, 16),
                "g_channels": Range(1, 4096), "d_channels": Range(1, 4096), "style_mixing": Range(0, 1),
                "truncation": Range(-2, 2), "w_avg_beta": Range(0, 1), "mbstd_group": Range(0, 65536),
@@ -269,7 +271,8 @@ def style_mix_grid(model: StyleGAN, rows: int, cols: int, seed: int = 0, coarse:
     The top row shows the ``cols`` column sources, the left column the ``rows`` row sources (the corner is black);
     cell (r, c) takes the first ``coarse`` styles (default: ``num_coarse``, the low resolutions) from row source r and
     the rest from column source c. Half the styles (2 of 5 at 28×28) split the 14×14 stage: its second conv and its
-    toRGB then came from the column and the cells took the column's digit as often as the row's (1,000 steps). Uses the model's sampling weights (its average, if any) and its ``truncation``.
+    toRGB then came from the column and the cells took the column's digit as often as the row's (1,000 steps).
+    Uses the model's sampling weights (its average, if any) and its ``truncation``.
     """
     g: StyleGenerator = model.G
     coarse = g.num_coarse if coarse is None else coarse
