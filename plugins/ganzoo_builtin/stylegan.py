@@ -178,8 +178,9 @@ class MinibatchStd(nn.Module):
         g = min(self.group_size, n)
         while n % g:
             g -= 1
-        std = x.reshape(g, n // g, c, h, w).float().var(dim=0, unbiased=False).add(1e-8).sqrt()  # (N/g, C, H, W)
-        std = std.mean(dim=(1, 2, 3)).to(x.dtype)  # (N/g,)
+        y = x.reshape(g, n // g, c * h * w).float()  # sample i is in group i mod N/g, as in StyleGAN
+        y = y - y.mean(dim=0)  # by hand: torch.var over dim 0 took 6× the time (5.4 vs 0.9 ms fwd+bwd, 64×64×7×7)
+        std = y.square().mean(dim=0).add(1e-8).sqrt().mean(dim=1).to(x.dtype)  # (N/g,)
         return torch.cat([x, std.repeat(g)[:, None, None, None].expand(n, 1, h, w)], dim=1)
 
 
@@ -270,8 +271,9 @@ def style_mix_grid(model: StyleGAN, rows: int, cols: int, seed: int = 0, coarse:
 
     The top row shows the ``cols`` column sources, the left column the ``rows`` row sources (the corner is black);
     cell (r, c) takes the first ``coarse`` styles (default: ``num_coarse``, the low resolutions) from row source r and
-    the rest from column source c. Half the styles (2 of 5 at 28×28) split the 14×14 stage: its second conv and its
-    toRGB then came from the column and the cells took the column's digit as often as the row's (1,000 steps).
+    the rest from column source c. Half the styles (2 of 5 at 28×28) split the 14×14 stage, its second conv and its
+    toRGB coming from the column: in a 20×20 grid of the tuned recipe (3,000 steps, seeds 0 and 1) mnist-cnn read
+    the row's digit in 47% and 64% of the cells with 2 coarse styles, 75% and 92% with 3 (the column's: 12–15%).
     Uses the model's sampling weights (its average, if any) and its ``truncation``.
     """
     g: StyleGenerator = model.G
