@@ -49,7 +49,7 @@ class ModulatedConv(nn.Module):
 
     Runs as StyleGAN2's non-fused form: the input is scaled by the styles, convolved with the shared weight, and the
     output scaled by the per-sample demodulation coefficients; this equals the per-sample modulated weight (one
-    grouped convolution over the batch) up to rounding and, on CPU in channels-last layout, cost 0.6× the G step
+    grouped convolution over the batch) up to rounding and, on CPU in channels-last layout, cost 2/3 of the G step
     (68 vs 101 ms forward + backward at batch 64, 28×28, 1 thread). With ``noise``: per-pixel Gaussian noise scaled
     by a learned per-channel strength (initially 0) is added after the conv, then a bias and LeakyReLU(0.2) (×√2).
     """
@@ -215,9 +215,9 @@ class StyleGAN(AdversarialModel):
     linear logit; the non-saturating logistic loss (``bce``) with lazy R1 on real images, as StyleGAN2.
     Path-length regularisation is left out: it needs a second generator pass with a double backward through the
     modulated convs (≈ +50% G cost every 4th step) and mainly smooths w → image for projection and interpolation,
-    not sample quality at this size. Equalised
-    learning rate is used in the synthesis convs only; the mapping network is plain, its Adam rate scaled by
-    ``mapping_lr_mul`` (StyleGAN's 0.01, which with Adam is what its equalised-lr multiplier amounts to).
+    not sample quality at this size. Equalised learning rate is used in the synthesis convs only; the mapping
+    network is plain, its Adam rate scaled by ``mapping_lr_mul`` (StyleGAN's 0.01, which with Adam is what its
+    equalised-lr multiplier amounts to).
     ``truncation`` ψ is applied at sampling (eval mode) only; ``style_mixing`` is the per-batch mixing probability.
     """
 
