@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 import ganzoo
@@ -85,3 +86,56 @@ def test_sample_cli_draws_the_style_mixing_grid_and_applies_truncation(tmp_path:
     assert "has no style mixing" in capsys.readouterr().err
     assert main(["sample", "dcgan", "--pretrained", "--truncation", "0.7", "--out", str(tmp_path / "no.png")]) != 0
     assert "has no truncation trick" in capsys.readouterr().err
+
+
+def test_modulated_conv_equals_the_per_sample_modulated_weight() -> None:
+    import math
+
+    import torch.nn.functional as F
+
+    from ganzoo_builtin.stylegan import ModulatedConv
+
+    torch.manual_seed(0)
+    conv = ModulatedConv(5, 3, 3, 4, noise_size=(6, 6)).eval()
+    x, w = torch.randn(2, 5, 6, 6), torch.randn(2, 4)
+    styles = conv.affine(w)
+    weight = conv.weight[None] * conv.scale * styles[:, None, :, None, None]
+    weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+    ref = torch.cat([F.conv2d(x[i:i + 1], weight[i], padding=1) for i in range(2)])
+    ref = F.leaky_relu(ref + conv.bias[None, :, None, None], 0.2) * math.sqrt(2)
+    torch.testing.assert_close(conv(x, w), ref, rtol=1e-4, atol=1e-5)
+
+
+def test_minibatch_std_lets_the_discriminator_see_the_batch_spread() -> None:
+    from ganzoo_builtin.stylegan import MinibatchStd
+
+    same = torch.randn(1, 3, 4, 4).expand(8, -1, -1, -1)
+    out = MinibatchStd(4)(same)
+    assert out.shape == (8, 4, 4, 4) and torch.equal(out[:, :3], same) and out[:, 3].abs().max() < 1e-3
+    varied = torch.randn(6, 3, 4, 4)  # 6 samples, groups of 4: falls back to groups of 3
+    assert (MinibatchStd(4)(varied)[:, 3] > 0.5).all()
+    model = build(mbstd_group=4)
+    x = torch.randn(4, 1, 28, 28)
+    alone, mixed = model.discriminate(x, None), model.discriminate(torch.cat([x[:1], x[:1] * 0, x[2:]]), None)
+    assert not torch.allclose(alone[0], mixed[0])  # sample 0's logit depends on its group
+    plain = build(mbstd_group=0)
+    assert torch.allclose(plain.discriminate(x, None)[:1], plain.discriminate(x[:1], None))
+
+
+def test_mapping_lr_mul_scales_the_mapping_networks_rate_only() -> None:
+    model = build(mapping_lr_mul=0.0)
+    mapping = {k: v.clone() for k, v in model.G.mapping.state_dict().items()}
+    const = model.G.const.detach().clone()
+    model.train_step(tiny_batch((1, 28, 28), 4), 1)
+    assert all(torch.equal(v, model.G.mapping.state_dict()[k]) for k, v in mapping.items())
+    assert not torch.equal(const, model.G.const)
+    groups = build(mapping_lr_mul=0.01).optimizers["G"].param_groups
+    assert sorted(g["lr"] for g in groups) == [pytest.approx(2e-5), pytest.approx(2e-3)]
+
+
+def test_style_mix_grid_splits_coarse_and_fine_at_a_resolution_boundary() -> None:
+    model = build()
+    assert (model.G.num_ws, model.G.num_coarse) == (5, 3)  # 7×7 + 14×14 coarse, 28×28 fine
+    torch.testing.assert_close(style_mix_grid(model, 2, 2, 1), style_mix_grid(model, 2, 2, 1, coarse=3))
+    g32 = ganzoo.create_model("stylegan", image_shape=(1, 32, 32), **TINY).G
+    assert (g32.num_ws, g32.num_coarse) == (7, 5)
