@@ -32,8 +32,8 @@ STYLE_MIX_ROWS, STYLE_MIX_COLS = 4, 6
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the sample sub-command."""
     p = sub.add_parser(
-        "sample", help="samples from a trained model: a PNG grid, raw arrays, a latent grid or a walk (no data set "
-                       "needed)",
+        "sample", help="samples from a trained model: a PNG grid, raw arrays, a latent grid or a walk (no data "
+                       "needed; a translation model's rows A, A→B, A→B→A, ... come from its data)",
         description="Draw samples from a run's newest good checkpoint (or a checkpoint file, or an export). "
                     "Conditional models without --label draw the label sweep: one row per class, the same noise in "
                     "each column. Translation models (cyclegan) draw rows A, A→B, A→B→A, B, B→A, B→A→B from the "
