@@ -15,7 +15,7 @@ from ganzoo.errors import UnknownNameError
 from ganzoo.metrics import evaluate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-BUILT_INS = ("gan", "cgan", "acgan", "dcgan", "vae", "cyclegan")
+BUILT_INS = ("gan", "cgan", "acgan", "dcgan", "vae", "stylegan", "cyclegan")
 #: The data each was trained on: the embedded MNIST, or the two-domain digits for the translation model.
 DATA = {"cyclegan": "mnist-ab"}
 #: How far a re-scored FID may be from its card: 2% of it plus 0.05 (same samples, seed and evaluator: only
@@ -72,8 +72,7 @@ def test_a_model_without_shipped_weights_says_which_have_them() -> None:
     host().register_plugin(Plugin(), name="bare-plugin")
     try:
         with pytest.raises(UnknownNameError, match="'bare' ships no pretrained weights; these do: acgan, cgan, "
-                                                   "cyclegan, "
-                                                   "dcgan, gan, vae"):
+                                                   "cyclegan, dcgan, gan, stylegan, vae"):
             ganzoo.pretrained_dir("bare")
     finally:
         host().unregister_plugin("bare-plugin")
