@@ -22,6 +22,7 @@ from ganzoo.data import DataSpec
 from ganzoo.export import SCORE_KEYS, write_export
 from ganzoo.metrics import evaluate
 from ganzoo.sampling import save_grid
+from ganzoo.translation import recorded_sources
 
 #: Samples scored for a card (the bench's protocol); the test scores the same number with the same seed.
 N_EVAL = 5000
@@ -45,7 +46,7 @@ def make(name: str, run: Path, out: Path) -> dict:
                  f"ganzoo export runs/{name} --out {name} --compact",
                  f"ganzoo eval {name} --n {N_EVAL} --json     # the scores above"]
     write_export(model, meta, out, scores=kept, compact=True, overwrite=True, reproduce=reproduce, pretrained=True,
-                 grid=lambda path: save_grid(model, path, n=64, seed=0, data=spec.load() if model.translates else None))
+                 grid=lambda path: save_grid(model, path, n=64, seed=0, data=recorded_sources(model, meta["config"])))
     return kept
 
 

@@ -22,8 +22,8 @@ from torch.nn.utils import parametrize
 from ganzoo.errors import ConfigError, PluginError
 
 __all__ = [
-    "NORMS", "ConvDecoder", "ConvEncoder", "ImagePool", "LabelEmbedding", "activation", "apply_spectral_norm", "concat_one_hot",
-    "conv_plan", "init_dcgan_weights", "mlp", "norm_layer", "one_hot_maps", "resolve_norm",
+    "NORMS", "ConvDecoder", "ConvEncoder", "ImagePool", "LabelEmbedding", "activation", "apply_spectral_norm",
+    "concat_one_hot", "conv_plan", "init_dcgan_weights", "mlp", "norm_layer", "one_hot_maps", "resolve_norm",
 ]
 
 #: Normalisations a conv stack can use. ``layer`` normalises each sample over (C, H, W), so it suits a gradient

@@ -19,7 +19,7 @@ from ganzoo.guard import checked_translate
 from ganzoo.model import Batch, GenerativeModel
 
 __all__ = ["DOMAINS", "TranslationModel", "domain_index", "domain_label", "domain_picks", "domain_sources",
-           "source_data", "translate_images"]
+           "recorded_sources", "source_data", "translate_images"]
 
 #: The two domains' names: ``A`` is class 0 of the data, ``B`` class 1.
 DOMAINS = ("A", "B")
@@ -61,7 +61,8 @@ class TranslationModel(GenerativeModel):
 
 
 def domain_index(name: Any, class_names: list[str] | None = None) -> int:
-    """The domain ``name`` means: ``A``/``B`` (any case), 0/1, or the data set's name of class 0/1; else a ConfigError."""
+    """The domain ``name`` means: ``A``/``B`` (any case), 0/1, or the data set's name of class 0/1; else a
+    ConfigError."""
     text = str(name).strip()
     if text.upper() in DOMAINS:
         return DOMAINS.index(text.upper())
@@ -92,6 +93,14 @@ def source_data(spec: DataSpec, model: Any) -> ImageData:
                         f"{model.name!r} translates {shape} images between two domains: pass the data it was "
                         "trained on (--dataset, --data-root, --data-option, e.g. classes=[3,8])")
     return data
+
+
+def recorded_sources(model: Any, config: Mapping[str, Any] | None) -> ImageData | None:
+    """The source images of a translation model's grid: the data its run ``config`` records (:func:`source_data`);
+    None for a model that does not translate (its grid needs no data)."""
+    if not getattr(model, "translates", False):
+        return None
+    return source_data(DataSpec.from_record(dict(config or {})), model)
 
 
 def domain_picks(data: ImageData, domain: int, count: int, seed: int = 0) -> torch.Tensor:

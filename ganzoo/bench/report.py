@@ -11,14 +11,14 @@ from rich.table import Table
 from ganzoo.bench import html
 from ganzoo.bench.results import target_key, write_json
 from ganzoo.checkpoint import load_model
-from ganzoo.data import DataSpec
 from ganzoo.files import atomic_write
 from ganzoo.pictures import progress_animation
 from ganzoo.sampling import save_grid
+from ganzoo.translation import recorded_sources
 
 __all__ = [
-    "COLUMNS", "ONE_POINT", "PROTOCOL_COLUMNS", "Cell", "best_per_column", "columns", "curve_points", "key_shown", "leaderboard",
-    "load_results", "machine_line", "markdown", "plot_fid_curves", "protocol_line", "table", "webpage", "write_all",
+    "COLUMNS", "ONE_POINT", "PROTOCOL_COLUMNS", "Cell", "best_per_column", "columns", "curve_points", "key_shown",
+    "leaderboard", "load_results", "machine_line", "markdown", "plot_fid_curves", "protocol_line", "table", "webpage", "write_all",
 ]
 
 #: Leaderboard columns: (key, heading, format, which direction is better: +1 higher, -1 lower, 0 none).
@@ -267,8 +267,7 @@ def write_all(results: dict[str, Any], runs: list[dict[str, Any]], out: Path) ->
         net, meta = load_model(run["checkpoint"], device="cpu")
         pic = f"samples-{m['model']}.png"
         # a translation model's grid translates images of the data it was trained on (rows A, A→B, …, B→A→B)
-        data = DataSpec.from_record(meta.get("config") or {}).load() if getattr(net, "translates", False) else None
-        save_grid(net, out / pic, seed=0, data=data)
+        save_grid(net, out / pic, seed=0, data=recorded_sources(net, meta.get("config")))
         pictures[m["model"]] = pic
         m["samples"] = pic
         if progress_animation(run["run_dir"], out / f"progress-{m['model']}.gif"):  # its first seed's grids

@@ -13,7 +13,7 @@ from ganzoo.errors import GanzooError
 from ganzoo.export import CONFIG_FILE, GRID_FILE, WEIGHTS_FILE, check_hub_push, check_out_folder, push_to_hub, \
     run_scores, write_export
 from ganzoo.sampling import save_grid
-from ganzoo.translation import source_data
+from ganzoo.translation import recorded_sources
 
 __all__ = ["GRID_SAMPLES", "add_parser", "run"]
 
@@ -78,12 +78,10 @@ def run(args: argparse.Namespace) -> int:
 def _grid_data(model: Any, meta: dict[str, Any]) -> tuple[ImageData | None, str | None]:
     """The source images of a translation model's grid (the run's recorded data; None for other models), or why the
     grid is left out (a warning says so too)."""
-    if not getattr(model, "translates", False):
-        return None, None
-    spec = DataSpec.from_record(meta.get("config") or {})
     try:
-        return source_data(spec, model), None
+        return recorded_sources(model, meta.get("config")), None
     except GanzooError as exc:
+        spec = DataSpec.from_record(meta.get("config") or {})
         note = (f"No {GRID_FILE}: a translation model's grid translates images of its training data, "
                 f"{spec.describe()}, which could not be loaded when it was exported ({exc})")
         warnings.warn(f"{note}; the export has no {GRID_FILE}", stacklevel=2)

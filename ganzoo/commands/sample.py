@@ -19,8 +19,8 @@ from ganzoo.rng import check_seed
 from ganzoo.sampling import TRANSLATION_ROWS, check_label, grid_images, sample_images, write_npz, write_png
 from ganzoo.translation import source_data
 
-__all__ = ["FORMATS", "MAX_SAMPLES", "NOISE_OPTIONS", "add_parser", "add_weights_flags", "label_index", "load_for_sampling",
-           "run"]
+__all__ = ["FORMATS", "MAX_SAMPLES", "NOISE_OPTIONS", "add_parser", "add_weights_flags", "label_index",
+           "load_for_sampling", "run"]
 
 FORMATS = ("png", "npz")
 #: The most samples one ``ganzoo sample`` writes (they are held in memory).
@@ -58,7 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                               "models); --out x.gif writes an animation")
     picture.add_argument("--style-mix", action="store_true",
                          help=f"models with style mixing (stylegan): the paper's "
-                              f"{STYLE_MIX_ROWS}×{STYLE_MIX_COLS} grid, coarse styles from the left column's latents and fine ones from the top row's")
+                              f"{STYLE_MIX_ROWS}×{STYLE_MIX_COLS} grid, coarse styles from the left column's latents "
+                              "and fine ones from the top row's")
     p.add_argument("--truncation", type=float, metavar="PSI",
                    help="models with a truncation hyperparameter (stylegan): ψ pulling w towards its average "
                         "(1: none, 0: the average image; default: the run's)")

@@ -1,4 +1,4 @@
-"""The shared adversarial losses: non-saturating BCE (with label smoothing and noise), WGAN-GP, hinge and least squares."""
+"""The shared adversarial losses: non-saturating BCE (with label smoothing and noise), WGAN-GP, hinge, least squares."""
 from __future__ import annotations
 
 from typing import Any, Callable

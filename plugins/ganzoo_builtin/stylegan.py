@@ -124,7 +124,8 @@ class StyleGenerator(nn.Module):
         self.num_coarse = 1 + 2 * math.ceil(stages / 2)
 
     def ws(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        """z → w ``(N, w_dim)`` pulled towards ``w_avg`` by ψ = ``truncation`` (1: none); in training, updates ``w_avg``."""
+        """z → w ``(N, w_dim)`` pulled towards ``w_avg`` by ψ = ``truncation`` (1: none); in training, updates
+        ``w_avg``."""
         w = self.mapping(z)
         if self.training:
             with torch.no_grad():
